@@ -1,0 +1,83 @@
+/* q7 kernels: one signature per op, implemented by kernels/ref (scalar specification) and
+ * kernels/cpu (optimized). Tensors are FP32 NCHW views: element (b, c, y, x) is at
+ * data[b * batch_stride + c * h * w + y * w + x], so a view may be a channel slice of a
+ * larger buffer (concat written in place). */
+#ifndef Q7_KERNELS_H
+#define Q7_KERNELS_H
+
+#include "graph/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct q7_view {
+    float * data;
+    int64_t n, c, h, w;
+    int64_t batch_stride; /* elements between images; c*h*w for a whole tensor */
+};
+
+/* Options that modify a convolution: fake quantization of its input (per tensor) applied as
+ * the input is read. in_scale = 127/amax, 0 = off. Weights are quantized beforehand. */
+struct q7_conv_extra {
+    float in_scale;
+};
+
+/* ---- reference kernels (kernels/ref): scalar, obvious, the specification ---- */
+
+/* y = act(conv(x, weight) + bias). weight is (out_ch, in_ch/groups, kh, kw); bias may be NULL. */
+void q7_ref_conv2d(const struct q7_view * x, const float * weight, const float * bias,
+                   const struct q7_conv_params * p, const struct q7_conv_extra * extra,
+                   const struct q7_view * y);
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel (PyTorch eval BatchNorm). */
+void q7_ref_batchnorm(const struct q7_view * x, const float * gamma, const float * beta,
+                      const float * mean, const float * var, double eps,
+                      const struct q7_view * y);
+void q7_ref_act(const struct q7_view * x, struct q7_act_params act, const struct q7_view * y);
+/* Max pooling with PyTorch's -inf padding (padded cells never win). */
+void q7_ref_maxpool(const struct q7_view * x, const struct q7_pool_params * p,
+                    const struct q7_view * y);
+void q7_ref_upsample_nearest(const struct q7_view * x, int scale, const struct q7_view * y);
+/* Copies inputs one after another along channels into y. */
+void q7_ref_concat(const struct q7_view * const * xs, int n_inputs, const struct q7_view * y);
+/* y = sum of inputs (n_inputs >= 2), accumulated left to right in FP32. */
+void q7_ref_add(const struct q7_view * const * xs, int n_inputs, const struct q7_view * y);
+/* y = x + v[c] (ImplicitA) / y = x * v[c] (ImplicitM). */
+void q7_ref_implicit_add(const struct q7_view * x, const float * v, const struct q7_view * y);
+void q7_ref_implicit_mul(const struct q7_view * x, const float * v, const struct q7_view * y);
+/* Space to depth: cat(x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2],
+ * x[..., 1::2, 1::2]) along channels. */
+void q7_ref_reorg(const struct q7_view * x, const struct q7_view * y);
+/* Detect decode. xs[i] is level i's conv output (N, na*no, H_i, W_i); out is
+ * (N, rows, no) contiguous with rows = sum na*H_i*W_i, ordered level, anchor, y, x as
+ * yolov7's view/permute. */
+void q7_ref_detect(const struct q7_view * const * xs, const struct q7_detect_params * p,
+                   float * out, int64_t rows);
+
+/* ---- optimized CPU kernels (kernels/cpu): same contracts ---- */
+
+/* Threads for CPU kernels (0: all cores). */
+void q7_cpu_set_threads(int n);
+int q7_cpu_threads(void);
+
+/* Scratch memory needed by q7_cpu_conv2d for this shape (bytes). */
+size_t q7_cpu_conv2d_workspace(const struct q7_view * x, const struct q7_conv_params * p,
+                               const struct q7_view * y);
+void q7_cpu_conv2d(const struct q7_view * x, const float * weight, const float * bias,
+                   const struct q7_conv_params * p, const struct q7_conv_extra * extra,
+                   const struct q7_view * y, void * workspace);
+void q7_cpu_batchnorm(const struct q7_view * x, const float * gamma, const float * beta,
+                      const float * mean, const float * var, double eps,
+                      const struct q7_view * y);
+void q7_cpu_act(const struct q7_view * x, struct q7_act_params act, const struct q7_view * y);
+void q7_cpu_maxpool(const struct q7_view * x, const struct q7_pool_params * p,
+                    const struct q7_view * y);
+void q7_cpu_upsample_nearest(const struct q7_view * x, int scale, const struct q7_view * y);
+void q7_cpu_add(const struct q7_view * const * xs, int n_inputs, const struct q7_view * y);
+/* Copies x into y (same shape, different strides): concat inputs that could not be placed. */
+void q7_cpu_copy(const struct q7_view * x, const struct q7_view * y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
