@@ -62,7 +62,19 @@ enum q7_status q7_error_wrap(enum q7_status status, const char * fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_error, sizeof old);
-    snprintf(g_error, sizeof g_error, "%s: %s", prefix, old[0] ? old : q7_status_str(status));
+    const char * tail = old[0] ? old : q7_status_str(status);
+    /* "prefix: tail", cut to the buffer */
+    size_t n = strlen(prefix), cap = sizeof g_error - 1;
+    n = n < cap ? n : cap;
+    memcpy(g_error, prefix, n);
+    const char * parts[2] = {": ", tail};
+    for (int k = 0; k < 2; k++) {
+        size_t m = strlen(parts[k]);
+        m = m < cap - n ? m : cap - n;
+        memcpy(g_error + n, parts[k], m);
+        n += m;
+    }
+    g_error[n] = '\0';
     return status;
 }
 

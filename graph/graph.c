@@ -125,8 +125,8 @@ struct q7_node * q7_graph_add_node(struct q7_graph * g, enum q7_op op, const cha
     return n;
 }
 
-struct q7_tensor * q7_graph_new_tensor(struct q7_graph * g, const char * name, int ndim,
-                                       const int64_t * shape)
+static struct q7_tensor * new_tensor(struct q7_graph * g, const char * name, int ndim,
+                                     const int64_t * shape, int with_data)
 {
     Q7_ASSERT(ndim >= 0 && ndim <= Q7_MAX_DIMS);
     struct q7_tensor * t = q7_arena_alloc(g->arena, sizeof *t);
@@ -148,8 +148,22 @@ struct q7_tensor * q7_graph_new_tensor(struct q7_graph * g, const char * name, i
         q7_error_set(Q7_ERR_LIMIT, "tensor %s: too large", name ? name : "?");
         return NULL;
     }
+    if (!with_data)
+        return t;
     t->data = q7_arena_alloc(g->arena, bytes);
     return t->data ? t : NULL;
+}
+
+struct q7_tensor * q7_graph_new_tensor(struct q7_graph * g, const char * name, int ndim,
+                                       const int64_t * shape)
+{
+    return new_tensor(g, name, ndim, shape, 1);
+}
+
+struct q7_tensor * q7_graph_new_tensor_shape(struct q7_graph * g, const char * name, int ndim,
+                                             const int64_t * shape)
+{
+    return new_tensor(g, name, ndim, shape, 0);
 }
 
 static void set_shape4(struct q7_tensor * t, int64_t n, int64_t c, int64_t h, int64_t w)
@@ -364,7 +378,7 @@ int64_t q7_graph_count_params(const struct q7_graph * g)
             if (nd->w[r] && r != Q7_W_MEAN && r != Q7_W_VAR)
                 total += q7_tensor_numel(nd->w[r]);
     }
-    return total;
+    return total + g->folded_params;
 }
 
 double q7_graph_gflops(struct q7_graph * g, int img)

@@ -176,6 +176,8 @@ struct q7_graph {
     const char * source; /* file it was built from */
     int stride_max;    /* largest detect stride (input H and W must be multiples) */
     int fused;         /* bitmask of Q7_FUSED_* passes applied */
+    int64_t folded_params; /* parameters folded away that yolov7's fused model still holds
+                              (IDetect's ImplicitA/M stay as modules after fuse()) */
 };
 
 enum { Q7_FUSED_BN = 1, Q7_FUSED_REPCONV = 2, Q7_FUSED_IMPLICIT = 4, Q7_FUSED_ACT = 8 };
@@ -192,6 +194,10 @@ struct q7_node * q7_graph_add_node(struct q7_graph * g, enum q7_op op, const cha
 /* Allocates a named F32 tensor of the given shape in the graph's arena (zeroed). */
 struct q7_tensor * q7_graph_new_tensor(struct q7_graph * g, const char * name, int ndim,
                                        const int64_t * shape);
+
+/* The same without data (shape-only graphs: info on configs too large to materialize). */
+struct q7_tensor * q7_graph_new_tensor_shape(struct q7_graph * g, const char * name, int ndim,
+                                             const int64_t * shape);
 
 /* Infers every node's output shape for an input of n x 3 x h x w. Q7_ERR_ARG names the first
  * node whose inputs do not fit (channels, spatial sizes). */

@@ -58,6 +58,7 @@ struct q7_py {
         struct {
             const char * s; /* NUL-terminated copy (STR is UTF-8) */
             size_t len;
+            uint64_t hash;  /* private: cached dict hash, 0 until computed */
         } str;      /* STR, BYTES */
         struct {
             struct q7_py ** items;
@@ -67,6 +68,8 @@ struct q7_py {
             struct q7_py ** keys;
             struct q7_py ** values;
             size_t len, cap;
+            uint32_t * index;  /* hash index (slot -> item + 1) once the dict grows; private */
+            size_t index_cap;  /* slots in index (a power of two), 0 while none */
         } dict;     /* DICT */
         struct {
             const char * module;
@@ -140,6 +143,18 @@ enum q7_status q7_py_tensor_sums(const struct q7_py * tensor, double * sum, doub
 
 /* Writes a short repr (bounded depth and length) for messages and `q7 info`. */
 void q7_py_repr(const struct q7_py * o, char * buf, size_t size);
+
+/* Visits the tensors of a torch module tree in exactly PyTorch's state_dict order and naming:
+ * for each module its _parameters (None skipped), then its _buffers not named in
+ * _non_persistent_buffers_set (None skipped), then its _modules in order, names joined with
+ * '.' after `prefix` (NULL or "" for none; pass "model." to get "model.0.conv.weight" from a
+ * child). `fn` is called with is_buffer 0/1; a nonzero return stops the walk and is returned.
+ * Depth is bounded (a cyclic module tree gives Q7_ERR_LIMIT, never a hang); a non-tensor
+ * value in _parameters/_buffers is Q7_ERR_FORMAT. */
+typedef enum q7_status (*q7_py_tensor_visit_fn)(void * user, const char * name,
+                                                const struct q7_py * tensor, int is_buffer);
+enum q7_status q7_py_state_dict_walk(const struct q7_py * module, const char * prefix,
+                                     q7_py_tensor_visit_fn fn, void * user);
 
 #ifdef __cplusplus
 }

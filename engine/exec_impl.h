@@ -1,0 +1,44 @@
+/* Executor internals shared by the executor and its CPU dispatch. Not installed. */
+#ifndef Q7_EXEC_IMPL_H
+#define Q7_EXEC_IMPL_H
+
+#include "engine/exec.h"
+
+struct exec_slot {
+    int root;       /* node whose buffer holds this node's output */
+    int64_t ch_off; /* channel offset inside the root buffer */
+    int aliased;    /* written in place into a concat's buffer */
+};
+
+struct exec_buffer {
+    size_t offset, bytes;
+    int first, last; /* node ids: defined at first, last read at last */
+};
+
+struct q7_exec {
+    struct q7_graph * g;
+    struct q7_exec_params params;
+    uint8_t * live;
+    struct exec_slot * slot;
+    struct exec_buffer * buf;
+    int * order;
+    double * seconds;
+    float ** qweights; /* per conv node: fake-quantized weights, or NULL */
+    float * in_scale;  /* per conv node: input fake-quant scale 127/amax, 0 = off */
+    uint8_t * arena;
+    size_t arena_bytes, peak_bytes, naive_bytes;
+    void * ws;
+    size_t ws_bytes;
+    int planned;
+    int64_t plan_n, plan_h, plan_w;
+    q7_exec_hook hook;
+    void * hook_user;
+};
+
+/* The view of node `id`'s output under the current plan. */
+struct q7_view q7_exec_view(const struct q7_exec * e, int id);
+
+/* Runs one node on the CPU (out: the detect output buffer). */
+enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out);
+
+#endif

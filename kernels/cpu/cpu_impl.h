@@ -1,0 +1,109 @@
+/* Private pieces of the optimized CPU kernels: the thread pool, the per-ISA micro-kernels
+ * and the switches the tests use to exercise every path. Not installed. */
+#ifndef Q7_CPU_IMPL_H
+#define Q7_CPU_IMPL_H
+
+#include "kernels/kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most threads the pool runs (caller included); also the number of per-thread scratch slots
+ * a conv workspace provides, so that the workspace size never depends on the thread count. */
+#define Q7_CPU_MAX_THREADS 64
+
+/* Alignment of the scratch areas carved out of a caller's workspace. */
+#define Q7_CPU_ALIGN 64
+
+/* ---- thread pool (cpu_threads.c) ---- */
+
+/* A task body: `task` in [0, n_tasks), `thread` in [0, min(q7_cpu_threads(), n_tasks)),
+ * distinct among tasks that run at the same time (a per-thread scratch index). */
+typedef void (*q7_cpu_task_fn)(void * ctx, int64_t task, int thread);
+
+/* Runs fn for every task on the pool (the caller works too) and returns when all are done.
+ * Tasks are handed out in increasing order, dynamically. A call from inside a task, or
+ * while another thread's parallel call is running, runs its tasks serially on the calling
+ * thread with thread = 0 (still correct: scratch is per call). */
+void q7_cpu_parallel(int64_t n_tasks, q7_cpu_task_fn fn, void * ctx);
+
+/* Splits `total` items into tasks of at least `min_items` items, about 4 per thread (for
+ * load balance), never more than `total`. Returns the number of tasks (>= 1 when total > 0). */
+int64_t q7_cpu_split(int64_t total, int64_t min_items);
+
+/* ---- instruction-set specific kernels (cpu_isa.c, cpu_kernel_*.c) ---- */
+
+enum q7_cpu_isa {
+    Q7_CPU_ISA_GENERIC = 0, /* portable C */
+    Q7_CPU_ISA_AVX2,        /* x86-64 AVX2 + FMA */
+    Q7_CPU_ISA_AVX512,      /* x86-64 AVX-512F */
+    Q7_CPU_ISA_COUNT
+};
+
+/* GEMM micro-kernel: C[mr x nr] (+)= A_panel * B_panel over kc steps.
+ * a: packed A, kc groups of MR floats (rows of one MR block, zero-padded);
+ * b: packed B, kc groups of NR floats (NR columns, zero-padded);
+ * c: row-major, row stride ldc; only the top-left mr x nr block is written (mr <= MR,
+ * nr <= NR); accumulate = 0 stores A*B, 1 adds it to what c holds. */
+typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, const float * b, float * c,
+                               int64_t ldc, int mr, int nr, int accumulate);
+
+/* dst[i] = act(src[i] + *bias) (no add when bias is NULL) for i < n; dst may equal src. */
+typedef void (*q7_cpu_act_row_fn)(float * dst, const float * src, int64_t n, const float * bias,
+                                  struct q7_act_params act);
+
+struct q7_cpu_ops {
+    enum q7_cpu_isa isa;
+    const char * name;
+    int mr, nr; /* micro-kernel tile */
+    q7_cpu_gemm_fn gemm;
+    q7_cpu_act_row_fn act_row;
+};
+
+/* Kernel table of one ISA; NULL when this build or this machine lacks it. */
+const struct q7_cpu_ops * q7_cpu_ops_generic(void);
+const struct q7_cpu_ops * q7_cpu_ops_avx2(void);
+const struct q7_cpu_ops * q7_cpu_ops_avx512(void);
+
+/* The table in use: the best ISA the machine supports, unless forced. */
+const struct q7_cpu_ops * q7_cpu_ops_get(void);
+
+/* Tests and benchmarks: use `isa` from now on (Q7_CPU_ISA_COUNT = back to automatic).
+ * Returns 0 when the machine or build lacks it (nothing changes). Not thread-safe: call it
+ * between kernel calls, and query q7_cpu_conv2d_workspace after it. */
+int q7_cpu_isa_force(enum q7_cpu_isa isa);
+
+/* Convolution strategies (cpu_conv.c). */
+enum q7_cpu_conv_path {
+    Q7_CPU_CONV_AUTO = 0, /* packed micro-kernels on AVX-512, else OpenBLAS when built in */
+    Q7_CPU_CONV_PACKED,   /* q7's blocked GEMM, im2col fused into the packing of B */
+    Q7_CPU_CONV_BLAS,     /* im2col tiles + OpenBLAS sgemm + epilogue pass */
+};
+
+/* Tests and benchmarks: forces a strategy; returns 0 when unavailable (BLAS without
+ * OpenBLAS). Same rules as q7_cpu_isa_force. */
+int q7_cpu_conv_path_force(enum q7_cpu_conv_path path);
+/* The strategy q7_cpu_conv2d uses now (never AUTO). */
+enum q7_cpu_conv_path q7_cpu_conv_path_get(void);
+
+/* The OpenBLAS strategy (cpu_conv_blas.c); only with Q7_HAVE_OPENBLAS. */
+size_t q7_cpu_conv2d_blas_workspace(const struct q7_view * x, const struct q7_conv_params * p,
+                                    const struct q7_view * y);
+void q7_cpu_conv2d_blas(const struct q7_view * x, const float * weight, const float * bias,
+                        const struct q7_conv_params * p, const struct q7_conv_extra * extra,
+                        const struct q7_view * y, void * workspace);
+
+/* Fills pixels [p_begin, p_end) of row k of the im2col matrix of image n, group g (the input
+ * values the conv multiplies by weight column k), fake-quantized when in_scale != 0, zeros
+ * for padding. Shared by the packing of both strategies (cpu_conv.c). */
+void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p,
+                       int64_t out_w, float in_scale, int64_t n, int64_t g, int64_t k,
+                       int64_t p_begin, int64_t p_end, float * dst);
+
+/* Rounds a workspace pointer up to Q7_CPU_ALIGN. */
+static inline float * q7_cpu_align_ptr(void * p)
+{
+    return (float *)(((uintptr_t)p + (Q7_CPU_ALIGN - 1)) & ~(uintptr_t)(Q7_CPU_ALIGN - 1));
+}
+
+#endif

@@ -1,0 +1,63 @@
+/* Portable micro-kernels: a 4 x 16 GEMM tile in plain C (the compiler vectorizes the inner
+ * loop for whatever the build targets) and activations through the reference formulas, so
+ * that this ISA gives exactly the reference's activation values. */
+#include "kernels/cpu/cpu_impl.h"
+#include "kernels/ref/ref_impl.h"
+
+#define GEN_MR 4
+#define GEN_NR 16
+
+static void gemm_generic(int64_t kc, const float * a, const float * b, float * c, int64_t ldc,
+                         int mr, int nr, int accumulate)
+{
+    float acc[GEN_MR][GEN_NR] = {{0}};
+    for (int64_t k = 0; k < kc; k++) {
+        for (int i = 0; i < GEN_MR; i++) {
+            const float ai = a[i];
+            for (int j = 0; j < GEN_NR; j++)
+                acc[i][j] += ai * b[j];
+        }
+        a += GEN_MR;
+        b += GEN_NR;
+    }
+    for (int i = 0; i < mr; i++) {
+        float * ci = c + i * ldc;
+        if (accumulate)
+            for (int j = 0; j < nr; j++)
+                ci[j] += acc[i][j];
+        else
+            for (int j = 0; j < nr; j++)
+                ci[j] = acc[i][j];
+    }
+}
+
+static void act_row_generic(float * dst, const float * src, int64_t n, const float * bias,
+                            struct q7_act_params act)
+{
+    if (bias) {
+        const float b = *bias;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = q7_ref_act_apply(src[i] + b, act);
+    } else if (act.kind == Q7_ACT_IDENTITY) {
+        if (dst != src)
+            for (int64_t i = 0; i < n; i++)
+                dst[i] = src[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = q7_ref_act_apply(src[i], act);
+    }
+}
+
+static const struct q7_cpu_ops g_ops_generic = {
+    .isa = Q7_CPU_ISA_GENERIC,
+    .name = "generic",
+    .mr = GEN_MR,
+    .nr = GEN_NR,
+    .gemm = gemm_generic,
+    .act_row = act_row_generic,
+};
+
+const struct q7_cpu_ops * q7_cpu_ops_generic(void)
+{
+    return &g_ops_generic;
+}
