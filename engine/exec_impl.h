@@ -3,34 +3,19 @@
 #define Q7_EXEC_IMPL_H
 
 #include "engine/exec.h"
-
-struct exec_slot {
-    int root;       /* node whose buffer holds this node's output */
-    int64_t ch_off; /* channel offset inside the root buffer */
-    int aliased;    /* written in place into a concat's buffer */
-};
-
-struct exec_buffer {
-    size_t offset, bytes;
-    int first, last; /* node ids: defined at first, last read at last */
-};
+#include "engine/plan.h"
 
 struct q7_exec {
     struct q7_graph * g;
     struct q7_exec_params params;
-    uint8_t * live;
-    struct exec_slot * slot;
-    struct exec_buffer * buf;
-    int * order;
+    struct q7_plan plan;
     double * seconds;
     float ** qweights; /* per conv node: fake-quantized weights, or NULL */
     float * in_scale;  /* per conv node: input fake-quant scale 127/amax, 0 = off */
     uint8_t * arena;
-    size_t arena_bytes, peak_bytes, naive_bytes;
+    size_t arena_bytes;
     void * ws;
     size_t ws_bytes;
-    int planned;
-    int64_t plan_n, plan_h, plan_w;
     q7_exec_hook hook;
     void * hook_user;
 };
