@@ -32,5 +32,7 @@ enum q7_status cli_write_json(const char * path, const cJSON * root);
 /* The commands. */
 int cmd_info(int argc, char ** argv);
 int cmd_run(int argc, char ** argv);
+int cmd_bench(int argc, char ** argv);
+int cmd_export(int argc, char ** argv);
 
 #endif

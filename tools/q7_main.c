@@ -13,6 +13,8 @@ struct command {
 static const struct command g_commands[] = {
     {"info", cmd_info, "layer table, parameters and GFLOPs of a checkpoint or yaml config"},
     {"run", cmd_run, "raw head output of a network on a preprocessed .npy input"},
+    {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and peak memory"},
+    {"export", cmd_export, "the graph as JSON + FP32 weights (for other tools)"},
 };
 
 static void usage(FILE * f)

@@ -1,0 +1,178 @@
+/* q7 bench: per-layer time, GFLOP/s and share, whole-network images/s and peak memory. */
+#include "tools/cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct layer_time {
+    int layer;
+    double seconds;
+    double flops; /* 2 * MACs of the layer's convs for the whole batch */
+};
+
+static int by_time_desc(const void * a, const void * b)
+{
+    double x = ((const struct layer_time *)a)->seconds, y = ((const struct layer_time *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+static double conv_flops(const struct q7_node * nd)
+{
+    const struct q7_conv_params * p = &nd->p.conv;
+    return 2.0 * (double)(p->in_ch / p->groups) * p->kh * p->kw *
+           (double)q7_tensor_numel(&nd->out);
+}
+
+int cmd_bench(int argc, char ** argv)
+{
+    const char * weights = NULL, * cfg = NULL, * json = NULL;
+    int batch = 1, threads = 0, img = 0, iters = 5, warmup = 1, unfused = 0, top = 15, help = 0;
+    int ref = 0;
+    const struct cli_opt opts[] = {
+        {"--weights", CLI_STR, &weights, "checkpoint (.pt)"},
+        {"--cfg", CLI_STR, &cfg, "or a yaml config (seeded random weights)"},
+        {"--batch", CLI_INT, &batch, "images per batch (default 1)"},
+        {"--img", CLI_INT, &img, "square input size (default: the model's, 640 or 1280)"},
+        {"--threads", CLI_INT, &threads, "CPU threads (default: all cores)"},
+        {"--iters", CLI_INT, &iters, "timed runs (default 5; the median is reported)"},
+        {"--warmup", CLI_INT, &warmup, "untimed runs first (default 1)"},
+        {"--unfused", CLI_FLAG, &unfused, "time the model as loaded (default: fused)"},
+        {"--top", CLI_INT, &top, "layers shown, slowest first (default 15; 0: all)"},
+        {"--ref", CLI_FLAG, &ref, "time the scalar reference kernels"},
+        {"--json", CLI_STR, &json, "write the results as JSON"},
+        {"--help", CLI_FLAG, &help, "this text"},
+    };
+    const int n_opts = sizeof opts / sizeof opts[0];
+    char ** pos;
+    int n_pos;
+    if (cli_parse("bench", argc, argv, 2, opts, n_opts, &pos, &n_pos))
+        return 2;
+    if (help || (!weights == !cfg) || n_pos || batch < 1 || iters < 1 || warmup < 0) {
+        cli_usage(help ? stdout : stderr, "bench", "--weights W | --cfg Y [options]", opts,
+                  n_opts);
+        return help ? 0 : 2;
+    }
+    struct q7_model * m = NULL;
+    struct q7_exec * e = NULL;
+    float * x = NULL, * out = NULL, * per_run = NULL;
+    double * acc = NULL;
+    struct layer_time * lt = NULL;
+    int rc = 1;
+    enum q7_status st = q7_model_load(weights ? weights : cfg, NULL, &m);
+    if (st || (!unfused && (st = q7_model_fuse(m))) || (st = q7_pass_fuse_act(m->graph, NULL)) ||
+        (st = q7_graph_compact(m->graph)))
+        goto done;
+    struct q7_graph * g = m->graph;
+    int size = img > 0 ? img : g->img_size;
+    struct q7_exec_params ep = q7_exec_params_default();
+    ep.threads = threads;
+    ep.use_ref = ref;
+    if ((st = q7_exec_create(g, &ep, &e)))
+        goto done;
+    int64_t rows, no, n_in = (int64_t)batch * 3 * size * size;
+    if ((st = q7_exec_output_rows(e, batch, size, size, &rows, &no)))
+        goto done;
+    x = malloc((size_t)n_in * sizeof(float));
+    out = malloc((size_t)(batch * rows * no) * sizeof(float));
+    per_run = malloc((size_t)iters * sizeof(double));
+    acc = calloc((size_t)g->n_nodes, sizeof(double));
+    lt = calloc((size_t)g->n_layers, sizeof *lt);
+    if (!x || !out || !per_run || !acc || !lt) {
+        st = q7_error_set(Q7_ERR_OOM, "out of memory");
+        goto done;
+    }
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (int64_t i = 0; i < n_in; i++) { /* a letterbox-like input in [0, 1] */
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)(seed >> 40) / 16777216.0f;
+    }
+    for (int r = 0; r < warmup; r++)
+        if ((st = q7_exec_run(e, x, batch, size, size, out)))
+            goto done;
+    for (int r = 0; r < iters; r++) {
+        double t0 = q7_time_now();
+        if ((st = q7_exec_run(e, x, batch, size, size, out)))
+            goto done;
+        per_run[r] = q7_time_now() - t0;
+        const double * s = q7_exec_node_seconds(e);
+        for (int i = 0; i < g->n_nodes; i++)
+            acc[i] += s[i];
+    }
+    /* median run */
+    for (int a = 1; a < iters; a++)
+        for (int b = a; b > 0 && per_run[b - 1] > per_run[b]; b--) {
+            double t = per_run[b];
+            per_run[b] = per_run[b - 1];
+            per_run[b - 1] = t;
+        }
+    double med = per_run[iters / 2];
+    double total_flops = 0.0, sum_nodes = 0.0;
+    for (int l = 0; l < g->n_layers; l++)
+        lt[l].layer = l;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct q7_node * nd = g->nodes[i];
+        sum_nodes += acc[i] / iters;
+        if (nd->layer < 0 || !q7_exec_node_live(e, i))
+            continue;
+        lt[nd->layer].seconds += acc[i] / iters;
+        if (nd->op == Q7_OP_CONV2D) {
+            lt[nd->layer].flops += conv_flops(nd);
+            total_flops += conv_flops(nd);
+        }
+    }
+    printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
+           weights ? weights : cfg, unfused ? "unfused" : "fused", batch, size, size,
+           q7_cpu_threads(), ref ? "reference" : "optimized", iters);
+    qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
+    int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
+    printf("%5s %-10s %10s %9s %7s\n", "layer", "type", "ms", "GFLOP/s", "share");
+    for (int k = 0; k < shown; k++) {
+        const struct layer_time * L = &lt[k];
+        printf("%5d %-10s %10.3f %9.1f %6.1f%%\n", L->layer, g->layers[L->layer].type,
+               L->seconds * 1e3, L->seconds > 0 ? L->flops / L->seconds / 1e9 : 0.0,
+               sum_nodes > 0 ? 100.0 * L->seconds / sum_nodes : 0.0);
+    }
+    double ips = batch / med;
+    printf("total: %.2f ms per batch (median of %d), %.2f images/s, %.1f GFLOP/s, "
+           "%.1f GFLOPs per image, peak activation memory %.1f MiB (%.1f MiB unplanned)\n",
+           med * 1e3, iters, ips, total_flops / med / 1e9, total_flops / batch / 1e9,
+           q7_exec_peak_bytes(e) / 1048576.0, q7_exec_naive_bytes(e) / 1048576.0);
+    if (json) {
+        cJSON * root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "model", weights ? weights : cfg);
+        cJSON_AddStringToObject(root, "device", "cpu");
+        cJSON_AddNumberToObject(root, "batch", batch);
+        cJSON_AddNumberToObject(root, "img", size);
+        cJSON_AddNumberToObject(root, "threads", q7_cpu_threads());
+        cJSON_AddNumberToObject(root, "ms_per_batch", med * 1e3);
+        cJSON_AddNumberToObject(root, "images_per_s", ips);
+        cJSON_AddNumberToObject(root, "gflops_per_image", total_flops / batch / 1e9);
+        cJSON_AddNumberToObject(root, "peak_bytes", (double)q7_exec_peak_bytes(e));
+        cJSON * layers = cJSON_AddArrayToObject(root, "layers");
+        for (int k = 0; k < g->n_layers; k++) {
+            cJSON * o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "layer", lt[k].layer);
+            cJSON_AddStringToObject(o, "type", g->layers[lt[k].layer].type);
+            cJSON_AddNumberToObject(o, "ms", lt[k].seconds * 1e3);
+            cJSON_AddNumberToObject(o, "gflop", lt[k].flops / 1e9);
+            cJSON_AddItemToArray(layers, o);
+        }
+        st = cli_write_json(json, root);
+        cJSON_Delete(root);
+        if (st)
+            goto done;
+    }
+    rc = 0;
+done:
+    if (rc)
+        cli_fail("bench", st);
+    free(x);
+    free(out);
+    free(per_run);
+    free(acc);
+    free(lt);
+    q7_exec_free(e);
+    q7_model_free(m);
+    return rc;
+}
