@@ -8,6 +8,8 @@
  *   models/npy.h       NumPy .npy files
  *   engine/model.h     loading a checkpoint or yaml config into a graph
  *   engine/exec.h      running a graph on a batch
+ *   eval/evaluate.h    test.py's loop: loader, NMS, metric, COCO AP (+ dataset, image, nms,
+ *                      metrics, cocoeval headers)
  */
 #ifndef Q7_H
 #define Q7_H
@@ -22,5 +24,6 @@
 #include "models/yolo_graph.h"
 #include "engine/model.h"
 #include "engine/exec.h"
+#include "eval/evaluate.h"
 
 #endif

@@ -29,10 +29,41 @@ int cli_fail(const char * cmd, enum q7_status st);
 /* Writes a cJSON tree atomically (pretty printed). */
 enum q7_status cli_write_json(const char * path, const cJSON * root);
 
+/* Options shared by every command that reads a dataset (eval, calib, table, sens). */
+struct cli_eval_opts {
+    const char * weights, * data, * coco_json, * decoder;
+    int batch, img, threads, workers;
+    double conf, iou;
+};
+#define CLI_EVAL_OPTS_DEFAULT                                                                   \
+    {.batch = 8, .img = 640, .conf = 0.001, .iou = 0.65, .decoder = NULL}
+#define CLI_EVAL_OPTIONS(o)                                                                     \
+    {"--weights", CLI_STR, &(o).weights, "checkpoint (.pt)"},                                   \
+    {"--data", CLI_STR, &(o).data, "image list (val.txt), image folder or one image"},          \
+    {"--coco-json", CLI_STR, &(o).coco_json, "labels from a COCO instances file (91->80 ids)"}, \
+    {"--batch", CLI_INT, &(o).batch, "batch size (default 8)"},                                \
+    {"--img", CLI_INT, &(o).img, "image size (default 640)"},                                  \
+    {"--conf", CLI_DOUBLE, &(o).conf, "confidence threshold (default 0.001)"},                 \
+    {"--iou", CLI_DOUBLE, &(o).iou, "NMS IoU threshold (default 0.65)"},                       \
+    {"--decoder", CLI_STR, &(o).decoder, "JPEG decoder: turbo (OpenCV's pixels), stb, auto"},  \
+    {"--threads", CLI_INT, &(o).threads, "CPU threads for the network (default: all)"},        \
+    {"--workers", CLI_INT, &(o).workers, "image decoding threads (default: all cores)"}
+
+int cli_eval_options_ok(const struct cli_eval_opts * o);
+enum q7_status cli_parse_decoder(const char * s, enum q7_decoder * out);
+enum q7_status cli_load_dataset(const struct cli_eval_opts * o, int nc, struct q7_dataset ** ds,
+                                struct q7_coco_gt ** gt);
+struct q7_eval_params cli_eval_params(const struct cli_eval_opts * o, enum q7_decoder dec,
+                                      const struct q7_coco_gt * gt);
+cJSON * cli_eval_json(const struct q7_eval_result * r);
+void cli_eval_speed(const struct q7_eval_result * r, const struct cli_eval_opts * o);
+struct q7_runner cli_runner_cpu(struct q7_exec * e, const struct q7_graph * g);
+
 /* The commands. */
 int cmd_info(int argc, char ** argv);
 int cmd_run(int argc, char ** argv);
 int cmd_bench(int argc, char ** argv);
 int cmd_export(int argc, char ** argv);
+int cmd_eval(int argc, char ** argv);
 
 #endif

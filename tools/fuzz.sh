@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz/ with clang (-fsanitize=fuzzer,address,undefined)
+# and runs each for a while. Not part of CI (CI replays the corpus and the regression inputs
+# with tests/test_fuzz_regress under gcc + ASan); this is for finding new bugs.
+#
+#   tools/fuzz.sh [seconds per harness] [harness ...]     (default 60 s, every harness)
+#   FUZZ_JOBS=2 tools/fuzz.sh 600 pickle zip               (harnesses run 2 at a time)
+#
+# Needs clang 14+ with its fuzzer runtime (Debian: clang, libclang-rt-14-dev). Output, all
+# under fuzz-out/ (gitignored):
+#   fuzz-out/<harness>/corpus/     inputs the fuzzer found interesting (grows across runs;
+#                                  the seeds in tests/fuzz/corpus/<harness>/ are read-only)
+#   fuzz-out/<harness>/crash-*, leak-*, timeout-*, oom-*   reproducers
+#   fuzz-out/<harness>.log         the fuzzer's log; the summary below reads its final stats
+# A reproducer, once the bug is fixed, goes (small) into tests/fuzz/regress/<harness>/.
+# Reproduce one: build-fuzz/fuzz/fuzz_<harness> fuzz-out/<harness>/crash-...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+secs=${1:-60}
+shift || true
+all=(pickle zip ckpt_graph npy labels list coco_json amax_json image_stb image_turbo exif yaml)
+if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
+jobs=${FUZZ_JOBS:-1}
+bd=build-fuzz
+CC=${CC_FUZZ:-clang}
+
+if ! "$CC" -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 <<<'
+#include <stddef.h>
+#include <stdint.h>
+int LLVMFuzzerTestOneInput(const uint8_t * d, size_t n) { return 0; }'; then
+    echo "fuzz.sh: $CC cannot link -fsanitize=fuzzer (Debian: apt-get install clang" \
+         "libclang-rt-14-dev)" >&2
+    exit 1
+fi
+
+# The q7 libraries instrumented for coverage (fuzzer-no-link) and the sanitizers; UBSan
+# findings abort so that the fuzzer keeps them as crashes.
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+if [ ! -f "$bd/build.ninja" ]; then
+    CC="$CC" meson setup "$bd" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+        -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -gline-tables-only" \
+        -Dcuda=disabled -Db_lundef=false >/dev/null
+fi
+libs=(graph/libq7graph.a models/libq7models.a kernels/libq7kernels.a quant/libq7quant.a
+      eval/libq7eval.a)
+ninja -C "$bd" "${libs[@]}" >/dev/null
+ext_libs=$(pkg-config --libs libcjson yaml-0.1 stb)
+ext_cflags=$(pkg-config --cflags stb)
+if pkg-config --exists libturbojpeg; then ext_libs="$ext_libs $(pkg-config --libs libturbojpeg)"; fi
+if pkg-config --exists openblas; then ext_libs="$ext_libs $(pkg-config --libs openblas)"; fi
+
+mkdir -p "$bd/fuzz" fuzz-out
+for h in "${harnesses[@]}"; do
+    src=tests/fuzz/fuzz_$h.c
+    [ -f "$src" ] || { echo "fuzz.sh: no harness $src" >&2; exit 1; }
+    # shellcheck disable=SC2086
+    "$CC" -O1 -g -std=c11 -D_GNU_SOURCE -I. $ext_cflags -fsanitize=fuzzer $san "$src" \
+        -Wl,--start-group "${libs[@]/#/$bd/}" -Wl,--end-group $ext_libs -lm -lpthread \
+        -o "$bd/fuzz/fuzz_$h"
+done
+
+run_one() {
+    local h=$1
+    mkdir -p "fuzz-out/$h/corpus"
+    local dict=()
+    [ -f "tests/fuzz/dict/$h.dict" ] && dict=(-dict="tests/fuzz/dict/$h.dict")
+    local seeds=()
+    for d in tests/fuzz/corpus/$h tests/fuzz/regress/$h; do [ -d "$d" ] && seeds+=("$d"); done
+    # -timeout: one input over 10 s is a hang; -rss_limit_mb / -malloc_limit_mb: an input
+    # that makes the reader allocate past 2 GiB at once is an unbounded-allocation finding.
+    "$bd/fuzz/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 \
+        -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz-out/$h/" \
+        "${dict[@]}" "fuzz-out/$h/corpus" "${seeds[@]}" >"fuzz-out/$h.log" 2>&1 || true
+}
+
+running=0
+for h in "${harnesses[@]}"; do
+    echo "fuzzing $h for ${secs}s (log: fuzz-out/$h.log)"
+    run_one "$h" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait || true
+
+printf '\n%-12s %12s %8s %8s %8s  %s\n' harness executions exec/s cov ft findings
+for h in "${harnesses[@]}"; do
+    log=fuzz-out/$h.log
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    found=$(find "fuzz-out/$h" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
+        -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | wc -l)
+    printf '%-12s %12s %8s %8s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
+        "${ft:-?}" "$found"
+done
