@@ -10,6 +10,7 @@
  *   engine/exec.h      running a graph on a batch
  *   eval/evaluate.h    test.py's loop: loader, NMS, metric, COCO AP (+ dataset, image, nms,
  *                      metrics, cocoeval headers)
+ *   quant/qdq.h        QDQ insertion and calibration (+ quant.h quantizers, calib.h methods)
  */
 #ifndef Q7_H
 #define Q7_H
@@ -25,5 +26,7 @@
 #include "engine/model.h"
 #include "engine/exec.h"
 #include "eval/evaluate.h"
+#include "quant/qdq.h"
+#include "eval/calibrate.h"
 
 #endif

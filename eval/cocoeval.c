@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T_IOU 10      /* iouThrs = linspace(.5, .95, 10) */
-#define R_REC 101     /* recThrs = linspace(0, 1, 101) */
-#define A_AREA 4      /* all, small, medium, large */
-#define M_DETS 3      /* maxDets 1, 10, 100 */
-#define MAX_DET 100   /* maxDets[-1]: the matching is done once with this many */
+#define T_IOU 10    /* iouThrs = linspace(.5, .95, 10) */
+#define R_REC 101   /* recThrs = linspace(0, 1, 101) */
+#define A_AREA 4    /* all, small, medium, large */
+#define M_DETS 3    /* maxDets 1, 10, 100 */
+#define MAX_DET 100 /* maxDets[-1]: the matching is done once with this many */
 
 static const int k_max_dets[M_DETS] = {1, 10, MAX_DET};
 static const double k_area_rng[A_AREA][2] = {
@@ -38,7 +38,7 @@ struct ev_ref {
 
 static int cmp_ev_ref(const void * pa, const void * pb)
 {
-    const struct ev_ref * a = pa, * b = pb;
+    const struct ev_ref *a = pa, *b = pb;
     if (a->k != b->k)
         return a->k < b->k ? -1 : 1;
     if (a->i != b->i)
@@ -298,11 +298,11 @@ enum q7_status q7_coco_eval(const struct q7_coco_gt * gt, const struct q7_coco_d
     int64_t * gt_img_sorted = malloc(((size_t)gt->n_images + 1) * sizeof *gt_img_sorted);
     struct ev_ref * gref = malloc(((size_t)gt->n_anns + 1) * sizeof *gref);
     struct ev_ref * dref = malloc((n_dets + 1) * sizeof *dref);
-    double * precision = NULL, * recall = NULL, * scratch = NULL;
+    double *precision = NULL, *recall = NULL, *scratch = NULL;
     struct ev_list lists[A_AREA] = {{0}};
     struct ev_img e = {0};
-    int * gtind = NULL, * gt_ig = NULL, * dt_ig = NULL;
-    int64_t * gtm = NULL, * dtm = NULL;
+    int *gtind = NULL, *gt_ig = NULL, *dt_ig = NULL;
+    int64_t *gtm = NULL, *dtm = NULL;
     if (!imgs || !cats || !gt_img_sorted || !gref || !dref)
         goto oom;
     for (int i = 0; i < n_img_src; i++)
@@ -479,9 +479,9 @@ done:
 int q7_coco_stats_format(const double stats[Q7_COCO_STATS], char * buf, size_t cap)
 {
     static const int ap[12] = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
-    static const char * const iou[12] = {"0.50:0.95", "0.50", "0.75", "0.50:0.95", "0.50:0.95",
+    static const char * const iou[12] = {"0.50:0.95", "0.50",      "0.75",      "0.50:0.95",
                                          "0.50:0.95", "0.50:0.95", "0.50:0.95", "0.50:0.95",
-                                         "0.50:0.95", "0.50:0.95", "0.50:0.95"};
+                                         "0.50:0.95", "0.50:0.95", "0.50:0.95", "0.50:0.95"};
     static const int area[12] = {0, 0, 0, 1, 2, 3, 0, 0, 0, 1, 2, 3};
     static const int mdet[12] = {100, 100, 100, 100, 100, 100, 1, 10, 100, 100, 100, 100};
     int total = 0;

@@ -46,7 +46,7 @@ struct q7_coco_gt {
     int n_anns;
     struct q7_coco_ann * anns;
     int n_cats;
-    int64_t * cat_ids; /* as listed */
+    int64_t * cat_ids;       /* as listed */
     struct q7_arena * arena; /* owns everything above */
 };
 
@@ -73,9 +73,10 @@ enum q7_status q7_coco_dets_parse(const char * text, size_t len, const char * wh
                                   struct q7_coco_det ** dets, size_t * n);
 
 /* test.py's save_json row for one prediction `pred` (x1 y1 x2 y2 conf cls in original
- * pixels, FP32): bbox = xyxy2xywh then xy -= wh / 2 in float, each rounded to 3 decimals as
- * Python's round(); score = round(conf, 5); category = coco80_to_coco91[cls] when coco91,
- * else cls. */
+ * pixels, FP32): bbox = xyxy2xywh then xy -= wh / 2 in float64 (as the fixtures'
+ * dets_origin.json; test.py's float32 tensors move ~1% of the values by 0.001), each rounded
+ * to 3 decimals as Python's round(); score = round(conf, 5); category = coco80_to_coco91[cls]
+ * when coco91, else cls. */
 void q7_coco_det_from_pred(const float * pred, int64_t image_id, int coco91,
                            struct q7_coco_det * out);
 

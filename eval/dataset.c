@@ -23,7 +23,7 @@
 #define LABEL_MAX_BYTES ((size_t)16 << 20) /* one label file */
 #define SEGMENT_MIN_FIELDS 9               /* a row with more than 8 values is a polygon */
 
-static const char * const k_img_formats[] = {"bmp", "jpg", "jpeg", "png", "tif",
+static const char * const k_img_formats[] = {"bmp",  "jpg", "jpeg", "png", "tif",
                                              "tiff", "dng", "webp", "mpo"};
 
 struct q7_dataset_params q7_dataset_params_default(void)
@@ -95,12 +95,11 @@ static void path_list_free(struct path_list * l)
     memset(l, 0, sizeof *l);
 }
 
-static enum q7_status path_list_add(struct path_list * l, const char * a, size_t na,
-                                    const char * b, size_t nb)
+static enum q7_status path_list_add(struct path_list * l, const char * a, size_t na, const char * b,
+                                    size_t nb)
 {
     if (l->n >= Q7_DATASET_MAX_IMAGES)
-        return q7_error_set(Q7_ERR_LIMIT, "dataset: more than %d images",
-                            Q7_DATASET_MAX_IMAGES);
+        return q7_error_set(Q7_ERR_LIMIT, "dataset: more than %d images", Q7_DATASET_MAX_IMAGES);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 256;
         char ** nv = realloc(l->v, cap * sizeof *nv);
@@ -183,8 +182,8 @@ static enum q7_status read_list(const char * path, struct path_list * l)
             b--;
         pos = end + 1;
         if (b - a > Q7_DATASET_MAX_LINE) {
-            st = q7_error_set(Q7_ERR_LIMIT, "%s: line %zu is longer than %d bytes", path,
-                              line_no, Q7_DATASET_MAX_LINE);
+            st = q7_error_set(Q7_ERR_LIMIT, "%s: line %zu is longer than %d bytes", path, line_no,
+                              Q7_DATASET_MAX_LINE);
             break;
         }
         char line[Q7_DATASET_MAX_LINE + 1];
@@ -312,7 +311,7 @@ enum q7_status q7_dataset_parse_labels(const char * text, size_t len, const char
     *n_out = 0;
     what = what ? what : "labels";
     /* f.read().strip().splitlines() */
-    const char * s = text, * e = text + len;
+    const char *s = text, *e = text + len;
     while (s < e && isspace((unsigned char)*s))
         s++;
     while (e > s && isspace((unsigned char)e[-1]))
@@ -329,8 +328,8 @@ enum q7_status q7_dataset_parse_labels(const char * text, size_t len, const char
         while (q < e && *q != '\n' && *q != '\r')
             q++;
         if (q - p > Q7_DATASET_MAX_LINE)
-            return q7_error_set(Q7_ERR_LIMIT, "%s: line %d is longer than %d bytes", what,
-                                rows + 1, Q7_DATASET_MAX_LINE);
+            return q7_error_set(Q7_ERR_LIMIT, "%s: line %d is longer than %d bytes", what, rows + 1,
+                                Q7_DATASET_MAX_LINE);
         if (++rows > Q7_DATASET_MAX_LABELS)
             return q7_error_set(Q7_ERR_LIMIT, "%s: more than %d labels", what,
                                 Q7_DATASET_MAX_LABELS);
@@ -358,20 +357,19 @@ enum q7_status q7_dataset_parse_labels(const char * text, size_t len, const char
         p = (q < e && *q == '\r' && q + 1 < e && q[1] == '\n') ? q + 2 : q + 1;
         if (!segments) {
             if (nf != Q7_LABEL_COLS) {
-                st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: labels require 5 columns each",
-                                  what, r + 1);
+                st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: labels require 5 columns each", what,
+                                  r + 1);
                 break;
             }
             for (int k = 0; k < Q7_LABEL_COLS && st == Q7_OK; k++)
                 if (!parse_value(tk[k], tl[k], &row[k]))
-                    st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: '%.*s' is not a number",
-                                      what, r + 1, (int)(tl[k] < 40 ? tl[k] : 40), tk[k]);
+                    st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: '%.*s' is not a number", what,
+                                      r + 1, (int)(tl[k] < 40 ? tl[k] : 40), tk[k]);
             continue;
         }
         /* polygon: class x1 y1 x2 y2 ... -> its extent -> xyxy2xywh, in float32 */
         if (nf < 3 || (nf - 1) % 2 != 0) {
-            st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: a polygon needs x y pairs", what,
-                              r + 1);
+            st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: a polygon needs x y pairs", what, r + 1);
             break;
         }
         float v[4] = {INFINITY, INFINITY, -INFINITY, -INFINITY}, c;
@@ -410,8 +408,8 @@ enum q7_status q7_dataset_parse_labels(const char * text, size_t len, const char
                                   what, i + 1);
         }
         if (st == Q7_OK && row[0] != floorf(row[0]))
-            st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: class %g is not a whole number",
-                              what, i + 1, (double)row[0]);
+            st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: class %g is not a whole number", what,
+                              i + 1, (double)row[0]);
         if (st == Q7_OK && nc > 0 && row[0] >= (float)nc)
             st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: class %g >= nc %d", what, i + 1,
                               (double)row[0], nc);
@@ -499,8 +497,8 @@ static int image_readable(const char * path)
 
 static void log_counts(const char * path, const struct q7_dataset * ds)
 {
-    q7_log(Q7_LOG_INFO, "%s: %d images; labels %d found, %d missing, %d empty, %d corrupted",
-           path, ds->n, ds->n_found, ds->n_missing, ds->n_empty, ds->n_corrupt);
+    q7_log(Q7_LOG_INFO, "%s: %d images; labels %d found, %d missing, %d empty, %d corrupted", path,
+           ds->n, ds->n_found, ds->n_missing, ds->n_empty, ds->n_corrupt);
 }
 
 enum q7_status q7_dataset_load(const char * path, const struct q7_dataset_params * params,
@@ -601,7 +599,7 @@ struct name_ref {
 
 static int cmp_name_ref(const void * pa, const void * pb)
 {
-    const struct name_ref * a = pa, * b = pb;
+    const struct name_ref *a = pa, *b = pb;
     const int c = strcmp(a->name, b->name);
     return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
 }
@@ -613,7 +611,7 @@ struct ann_ref {
 
 static int cmp_ann_ref(const void * pa, const void * pb)
 {
-    const struct ann_ref * a = pa, * b = pb;
+    const struct ann_ref *a = pa, *b = pb;
     if (a->image_id != b->image_id)
         return a->image_id < b->image_id ? -1 : 1;
     return (a->idx > b->idx) - (a->idx < b->idx);
@@ -757,8 +755,8 @@ static enum q7_status coco_fill(struct q7_dataset * ds, const struct path_list *
         q7_log(Q7_LOG_WARN, "%s: %d images are not listed in %s and were left out", json,
                not_listed, json);
     if (unmapped)
-        q7_log(Q7_LOG_WARN, "%s: %d annotations have a category without a class; skipped",
-               json, unmapped);
+        q7_log(Q7_LOG_WARN, "%s: %d annotations have a category without a class; skipped", json,
+               unmapped);
 done:
     free(names);
     free(anns);

@@ -45,7 +45,7 @@ struct q7_dataset_item {
     int has_image_id;        /* 0: the stem is not numeric (test.py would write the stem) */
     int width, height;       /* from the COCO json; 0 when unknown */
     int n_labels;
-    float * labels;          /* n_labels x Q7_LABEL_COLS: class cx cy w h, normalized, FP32 */
+    float * labels; /* n_labels x Q7_LABEL_COLS: class cx cy w h, normalized, FP32 */
 };
 
 struct q7_dataset {
@@ -57,11 +57,11 @@ struct q7_dataset {
 };
 
 struct q7_dataset_params {
-    int nc;              /* > 0: labels with class >= nc make the image corrupt; 0: no check */
-    int check_images;    /* 1: leave out images whose file cannot be opened (yolov7 does) */
-    int coco91_to_80;    /* COCO json: 1 = map category ids 1..90 to 0..79 (coco80_to_coco91
-                            inverse; other ids are skipped with a warning); 0 = class is the
-                            index of the category id among the file's sorted categories */
+    int nc;           /* > 0: labels with class >= nc make the image corrupt; 0: no check */
+    int check_images; /* 1: leave out images whose file cannot be opened (yolov7 does) */
+    int coco91_to_80; /* COCO json: 1 = map category ids 1..90 to 0..79 (coco80_to_coco91
+                         inverse; other ids are skipped with a warning); 0 = class is the
+                         index of the category id among the file's sorted categories */
 };
 
 struct q7_dataset_params q7_dataset_params_default(void);

@@ -199,7 +199,7 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
         }
         double t2 = q7_time_now();
         t_inf += t2 - t1;
-        for (int k = 0; !st && k < b->n; k++) {
+        for (int k = 0; !st && k < b->n && !p->skip_metrics; k++) {
             const struct q7_batch_image * im = &b->images[k];
             const struct q7_dataset_item * it = &ds->items[im->index];
             sizes[im->index][0] = im->h0;
@@ -232,6 +232,8 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
             free(preds);
             out->images++;
         }
+        if (p->skip_metrics)
+            out->images += b->n;
         t_nms += q7_time_now() - t2;
         out->failed += b->n_failed;
         done += b->planned;
@@ -254,9 +256,9 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
             st = q7_error_set(Q7_ERR_IO, "no image of the dataset could be read (%d failed)",
                               ls.failed);
     }
-    if (!st)
+    if (!st && !p->skip_metrics)
         st = q7_metric_compute(metric, &out->metric);
-    if (!st && p->max_batches <= 0) {
+    if (!st && p->max_batches <= 0 && !p->skip_metrics) {
         const struct q7_coco_gt * gt = p->coco_gt;
         if (!gt) {
             st = q7_coco_gt_from_labels(ds, (const int64_t(*)[2])sizes, net->nc, &own_gt);

@@ -37,6 +37,7 @@ struct q7_eval_params {
     const struct q7_coco_gt * coco_gt; /* COCO ground truth (NULL: built from the labels) */
     int coco91;              /* detections' category ids via coco80_to_coco91 (COCO data) */
     int max_batches;         /* > 0: stop after this many batches (calibration subsets) */
+    int skip_metrics;        /* 1: run the network only (calibration passes) */
     /* Called for every batch after the network ran (calibration hooks are on the runner). */
     void (*on_batch)(void * user, int batch_index, int n_batches);
     void * user;

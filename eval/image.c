@@ -41,7 +41,7 @@ const char * q7_image_format_name(enum q7_image_format format)
     case Q7_IMAGE_FORMAT_GIF: return "gif";
     case Q7_IMAGE_FORMAT_TIFF: return "tiff";
     case Q7_IMAGE_FORMAT_WEBP: return "webp";
-    case Q7_IMAGE_FORMAT_OTHER: return "other";
+    case Q7_IMAGE_FORMAT_PNM: return "pnm";
     default: return "unknown";
     }
 }
@@ -86,6 +86,9 @@ static enum q7_image_format sniff(const uint8_t * d, size_t n)
         return Q7_IMAGE_FORMAT_TIFF;
     if (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0)
         return Q7_IMAGE_FORMAT_WEBP;
+    if (n >= 3 && d[0] == 'P' && (d[1] == '5' || d[1] == '6') &&
+        (d[2] == ' ' || d[2] == '\t' || d[2] == '\n' || d[2] == '\r'))
+        return Q7_IMAGE_FORMAT_PNM;
     return Q7_IMAGE_FORMAT_UNKNOWN;
 }
 
@@ -100,6 +103,7 @@ struct jpeg_scan {
     int64_t h, w;
     const uint8_t * exif; /* TIFF block after "Exif\0\0" in the first such APP1, or NULL */
     size_t exif_size;
+    int has_scan; /* an SOS marker was seen */
     int complete; /* an EOI marker ends the stream */
 };
 
@@ -182,6 +186,7 @@ static enum q7_status jpeg_walk(const uint8_t * d, size_t n, const char * name, 
         }
         pos += len;
         if (m == JPEG_SOS) {
+            s->has_scan = 1;
             if (!to_eoi)
                 break;
             pos = skip_entropy(d, n, pos);
@@ -266,6 +271,27 @@ static enum q7_status png_header(const uint8_t * d, size_t n, const char * name,
     return Q7_OK;
 }
 
+/* Walks the PNG chunks: every length must fit in what is left of the file. stb_image grows
+ * its IDAT buffer to a chunk's declared length before reading it, so a lying length in a
+ * few bytes would otherwise ask for gigabytes. */
+static enum q7_status png_check_chunks(const uint8_t * d, size_t n, const char * name)
+{
+    size_t pos = sizeof PNG_MAGIC;
+    while (pos < n) {
+        if (n - pos < 12)
+            return q7_error_set(Q7_ERR_FORMAT, "%s: truncated PNG (a chunk header is cut off)",
+                                name);
+        uint32_t len = rd32be(d + pos);
+        if (len > n - pos - 12)
+            return q7_error_set(Q7_ERR_FORMAT, "%s: truncated PNG (the chunk at byte %zu "
+                                "claims %u bytes, %zu are left)", name, pos, len, n - pos - 12);
+        if (memcmp(d + pos + 4, "IEND", 4) == 0)
+            return Q7_OK;
+        pos += 12 + (size_t)len;
+    }
+    return q7_error_set(Q7_ERR_FORMAT, "%s: truncated PNG (no IEND chunk)", name);
+}
+
 enum q7_status q7_image_probe_memory(const uint8_t * data, size_t size, const char * name,
                                      struct q7_image_info * info)
 {
@@ -295,6 +321,9 @@ enum q7_status q7_image_probe_memory(const uint8_t * data, size_t size, const ch
     case Q7_IMAGE_FORMAT_WEBP:
         return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: %s images are not supported (use JPEG, "
                             "PNG or BMP)", name, q7_image_format_name(info->format));
+    case Q7_IMAGE_FORMAT_UNKNOWN:
+        return q7_error_set(Q7_ERR_FORMAT, "%s: not an image q7 reads (JPEG, PNG, BMP, GIF, "
+                            "PGM/PPM)", name);
     default:
         break;
     }
@@ -304,8 +333,8 @@ enum q7_status q7_image_probe_memory(const uint8_t * data, size_t size, const ch
     if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp))
         return q7_error_set(Q7_ERR_FORMAT, "%s: not an image q7 can read (stb_image: %s)", name,
                             stbi_failure_reason());
-    if (info->format == Q7_IMAGE_FORMAT_UNKNOWN)
-        info->format = Q7_IMAGE_FORMAT_OTHER;
+    if (w <= 0 || h <= 0) /* stb_image accepts a PNM header with no size ("P6") */
+        return q7_error_set(Q7_ERR_FORMAT, "%s: image size %dx%d", name, w, h);
     info->h = h;
     info->w = w;
     info->channels = comp;
@@ -386,10 +415,11 @@ static void cmyk_to_rgb(const uint8_t * cmyk, size_t npix, uint8_t * rgb)
 /* TurboJPEG with default flags (ISLOW IDCT, fancy upsampling), as OpenCV's libjpeg reads.
  * libjpeg warnings (extraneous bytes, ...) keep the image, as OpenCV does. */
 static enum q7_status decode_turbo(const uint8_t * d, size_t n, const char * name, int64_t h,
-                                   int64_t w, uint8_t * rgb)
+                                   int64_t w, uint8_t ** out)
 {
     enum q7_status st = Q7_OK;
-    uint8_t * cmyk = NULL;
+    uint8_t * cmyk = NULL, * rgb = NULL;
+    *out = NULL;
     tjhandle tj = tjInitDecompress();
     if (!tj)
         return q7_error_set(Q7_ERR_OOM, "%s: cannot create a TurboJPEG decompressor", name);
@@ -404,6 +434,12 @@ static enum q7_status decode_turbo(const uint8_t * d, size_t n, const char * nam
         goto out_destroy;
     }
     int is_cmyk = colorspace == TJCS_CMYK || colorspace == TJCS_YCCK;
+    rgb = malloc((size_t)(h * w) * 3);
+    if (!rgb) {
+        st = q7_error_set(Q7_ERR_OOM, "%s: out of memory for a %lldx%lld image", name,
+                          (long long)w, (long long)h);
+        goto out_destroy;
+    }
     uint8_t * target = rgb;
     if (is_cmyk) {
         cmyk = malloc((size_t)(h * w) * 4);
@@ -427,6 +463,10 @@ out_free:
     free(cmyk);
 out_destroy:
     tjDestroy(tj);
+    if (st == Q7_OK)
+        *out = rgb;
+    else
+        free(rgb);
     return st;
 }
 #endif
@@ -493,23 +533,23 @@ enum q7_status q7_image_decode_memory(const uint8_t * data, size_t size, const c
         st = jpeg_walk(data, size, name, 1, &s);
         if (st != Q7_OK)
             return st;
+        if (!s.has_scan)
+            return q7_error_set(Q7_ERR_FORMAT, "%s: JPEG without image data (no SOS marker)",
+                                name);
         if (!s.complete)
             return q7_error_set(Q7_ERR_FORMAT, "%s: truncated JPEG (the data ends before the "
                                 "end-of-image marker)", name);
         orientation = info.orientation;
 #ifdef Q7_HAVE_TURBOJPEG
         if (use_turbo(dec)) {
-            pix = malloc(nbytes);
-            if (!pix)
-                return q7_error_set(Q7_ERR_OOM, "%s: out of memory for %zu bytes", name, nbytes);
-            st = decode_turbo(data, size, name, info.h, info.w, pix);
-            if (st != Q7_OK) {
-                free(pix);
+            st = decode_turbo(data, size, name, info.h, info.w, &pix);
+            if (st != Q7_OK)
                 return st;
-            }
         }
 #endif
     }
+    if (info.format == Q7_IMAGE_FORMAT_PNG && (st = png_check_chunks(data, size, name)) != Q7_OK)
+        return st;
     if (!pix) {
         st = decode_stb(data, size, name, info.h, info.w, &pix);
         if (st != Q7_OK)

@@ -1,5 +1,8 @@
 /* Image decoding: any photo q7 evaluates on becomes RGB uint8, HWC, 3 channels, exactly as
  * OpenCV's cv::imread(path, IMREAD_COLOR) would return it (channels swapped to RGB).
+ * Formats: JPEG, PNG, BMP, GIF (first frame), binary PGM/PPM, recognised by their magic
+ * bytes, not by the file name; anything else is refused (stb_image's looser readers, TGA
+ * above all, would take random bytes for an image).
  *
  * What "as OpenCV" means here:
  *  - JPEG through libjpeg-turbo's TurboJPEG API (RGB, default flags: ISLOW IDCT, fancy
@@ -11,8 +14,11 @@
  *  - The EXIF orientation (1..8) of a JPEG is applied to the pixels (flips / transposes as
  *    OpenCV's ExifTransform). Other formats are returned as stored.
  *  - Differences kept on purpose: a JPEG without an end-of-image marker (truncated file) is
- *    refused, where OpenCV would return the partial image padded with grey; TIFF and WebP
- *    are not decoded (Q7_ERR_UNSUPPORTED).
+ *    refused, where OpenCV would return the partial image padded with grey (other libjpeg
+ *    warnings, such as extraneous bytes, keep the image as OpenCV does); TIFF and WebP are
+ *    not decoded (Q7_ERR_UNSUPPORTED).
+ *  - Not checked against OpenCV (stb_image's readers): CMYK JPEGs through stb, 16-bit
+ *    (565/555) BMPs, PGM/PPM with a maximum value other than 255, GIF.
  *
  * Every entry point checks the header's size against a pixel limit before anything the size
  * of the image is allocated, and parses the EXIF block defensively (offsets and counts are
@@ -38,9 +44,9 @@ enum q7_image_format {
     Q7_IMAGE_FORMAT_PNG,
     Q7_IMAGE_FORMAT_BMP,
     Q7_IMAGE_FORMAT_GIF,
+    Q7_IMAGE_FORMAT_PNM,  /* binary PGM / PPM (P5, P6) */
     Q7_IMAGE_FORMAT_TIFF, /* recognised, not decoded */
     Q7_IMAGE_FORMAT_WEBP, /* recognised, not decoded */
-    Q7_IMAGE_FORMAT_OTHER /* something stb_image reads (TGA, PNM, PSD, HDR, PIC) */
 };
 
 /* Refuse images whose header claims more pixels than this unless told otherwise. */

@@ -125,7 +125,7 @@ out:
 
 /* ---- numpy argsort (npysort/quicksort.cpp: aquicksort_ with aheapsort_ fallback) ---------- */
 
-enum { NPY_SMALL_QUICKSORT = 16, NPY_QS_STACK = 128 };
+enum { NPY_SMALL_QUICKSORT = 15, NPY_QS_STACK = 128 };
 
 /* numpy's DOUBLE_LT: NaN sorts after everything. */
 static inline int npy_less(double a, double b)

@@ -15,6 +15,7 @@
 
 enum { IMG_PENDING = 0, IMG_OK = 1, IMG_FAILED = -1 };
 enum { MAX_THREADS = 256 };
+enum { YOLO_MIN_SIDE = 10 }; /* cache_labels(): assert (shape[0] > 9) & (shape[1] > 9) */
 
 struct slot {
     struct q7_batch batch;          /* the public view, filled when handed out */
@@ -94,16 +95,30 @@ static void * probe_main(void * arg)
         pthread_mutex_unlock(&job->mu);
         if (i < 0)
             break;
+        const char * path = job->ld->paths[i];
         struct q7_image_info info;
-        if (q7_image_probe_info(job->ld->paths[i], &info) != Q7_OK) {
+        job->hw[i][0] = job->hw[i][1] = 0;
+        if (q7_image_probe_info(path, &info) != Q7_OK) {
             q7_log(Q7_LOG_WARN, "loader: ignoring an image: %s", q7_error_message());
-            job->hw[i][0] = job->hw[i][1] = 0;
             continue;
         }
         /* yolov7's exif_size(): only orientations 6 and 8 swap width and height. */
         int swap = info.orientation == 6 || info.orientation == 8;
-        job->hw[i][0] = swap ? info.w : info.h;
-        job->hw[i][1] = swap ? info.h : info.w;
+        int64_t h = swap ? info.w : info.h, w = swap ? info.h : info.w;
+        /* cache_labels() drops what PIL calls another format and images under 10 pixels */
+        if (info.format != Q7_IMAGE_FORMAT_JPEG && info.format != Q7_IMAGE_FORMAT_PNG &&
+            info.format != Q7_IMAGE_FORMAT_BMP) {
+            q7_log(Q7_LOG_WARN, "loader: ignoring an image: %s: %s is not an image format "
+                   "yolov7 accepts", path, q7_image_format_name(info.format));
+            continue;
+        }
+        if (h < YOLO_MIN_SIDE || w < YOLO_MIN_SIDE) {
+            q7_log(Q7_LOG_WARN, "loader: ignoring an image: %s: size %lldx%lld is under %d "
+                   "pixels", path, (long long)w, (long long)h, YOLO_MIN_SIDE);
+            continue;
+        }
+        job->hw[i][0] = h;
+        job->hw[i][1] = w;
     }
     return NULL;
 }

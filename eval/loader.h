@@ -9,8 +9,9 @@
  * stored size, with height and width swapped for EXIF orientations 6 and 8 only. The pixels
  * and (h0, w0) follow OpenCV's imread (all of 2..8 applied).
  *
- * Unreadable images: an image whose header cannot be read is left out of the plan (yolov7's
- * cache_labels drops it the same way, before batching). An image that fails later (decode
+ * Unreadable images: an image whose header cannot be read is left out of the plan, and so
+ * are those yolov7's cache_labels() drops before batching: a format other than JPEG, PNG or
+ * BMP (GIF, PGM/PPM; TIFF and WebP q7 cannot decode at all) and a side under 10 pixels. An image that fails later (decode
  * error, truncated data, size limit) is left out of its batch: the batch then holds only
  * the good images, packed in order (n < planned), and lists the failed ones. Either way
  * the failure is logged once at Q7_LOG_WARN with the file and the reason, and counted. */

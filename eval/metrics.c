@@ -36,6 +36,7 @@ struct q7_metric {
     size_t n_tgt, cap_tgt;
     int * tcls;
     int * images_with; /* per class: images that have a label of the class */
+    int * last_image;  /* per class: 1 + the last image that counted in images_with */
 };
 
 /* ---------------------------------------------------------------- NumPy helpers */
@@ -132,7 +133,7 @@ void q7_np_interp(const double * x, size_t nx, const double * xp, const double *
 }
 
 struct trapz_ctx {
-    const double * y, * x;
+    const double *y, *x;
 };
 
 static double trapz_term(const void * ctx, size_t i)
@@ -197,14 +198,13 @@ float q7_metric_box_iou(const float * a, const float * b)
     return inter / (area1 + area2 - inter);
 }
 
-void q7_metric_labels_to_native(const float * labels, int n, int orig_h, int orig_w,
-                                int input_h, int input_w, const struct q7_ratio_pad * rp,
-                                float * out)
+void q7_metric_labels_to_native(const float * labels, int n, int orig_h, int orig_w, int input_h,
+                                int input_w, const struct q7_ratio_pad * rp, float * out)
 {
     /* load_image's resized size and letterbox's ratio (scaleup=False) */
     const double h = nearbyint(rp->gain_h * orig_h), w = nearbyint(rp->gain_w * orig_w);
-    double r = (double)input_h / h < (double)input_w / w ? (double)input_h / h
-                                                         : (double)input_w / w;
+    double r =
+        (double)input_h / h < (double)input_w / w ? (double)input_h / h : (double)input_w / w;
     if (r > 1.0)
         r = 1.0;
     const float lw = (float)(r * w), lh = (float)(r * h);
@@ -245,7 +245,10 @@ enum q7_status q7_metric_create(int nc, struct q7_metric ** out)
         return q7_error_set(Q7_ERR_ARG, "metric: number of classes %d out of 1..%d", nc,
                             Q7_METRIC_MAX_NC);
     struct q7_metric * m = calloc(1, sizeof *m);
-    if (!m || !(m->images_with = calloc((size_t)nc, sizeof *m->images_with))) {
+    if (!m || !(m->images_with = calloc((size_t)nc, sizeof *m->images_with)) ||
+        !(m->last_image = calloc((size_t)nc, sizeof *m->last_image))) {
+        if (m)
+            free(m->images_with);
         free(m);
         return q7_error_set(Q7_ERR_OOM, "metric: out of memory");
     }
@@ -263,6 +266,7 @@ void q7_metric_free(struct q7_metric * m)
     free(m->correct);
     free(m->tcls);
     free(m->images_with);
+    free(m->last_image);
     free(m);
 }
 
@@ -286,53 +290,62 @@ static int grow(void ** p, size_t * cap, size_t need, size_t elem)
     return 1;
 }
 
-static int cmp_int(const void * a, const void * b)
+struct cls_idx {
+    int cls, idx;
+};
+
+static int cmp_cls_idx(const void * pa, const void * pb)
 {
-    const int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
+    const struct cls_idx *a = pa, *b = pb;
+    if (a->cls != b->cls)
+        return a->cls < b->cls ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-/* The per-class matching of test.py for one image; writes correct bits per prediction. */
+/* The per-class matching of test.py for one image; writes correct bits per prediction.
+ * Labels and predictions are grouped by class (ascending, as torch.unique), keeping their
+ * order within a class (the order of nonzero()). */
 static enum q7_status match_image(const float * preds, int np_, const float * labels, int nl,
                                   uint16_t * correct)
 {
     float iouv[Q7_METRIC_NIOU];
     iou_thresholds(iouv);
-    int * classes = malloc((size_t)nl * sizeof *classes);
-    int * ti = malloc((size_t)nl * sizeof *ti);
-    int * pi = malloc((size_t)np_ * sizeof *pi);
+    struct cls_idx * tl = malloc((size_t)nl * sizeof *tl);
+    struct cls_idx * pl = malloc((size_t)np_ * sizeof *pl);
     float * ious = malloc((size_t)np_ * sizeof *ious);
     int * best = malloc((size_t)np_ * sizeof *best);
     unsigned char * det = calloc((size_t)nl, 1); /* detected_set (per class) */
-    if (!classes || !ti || !pi || !ious || !best || !det) {
-        free(classes), free(ti), free(pi), free(ious), free(best), free(det);
+    if (!tl || !pl || !ious || !best || !det) {
+        free(tl), free(pl), free(ious), free(best), free(det);
         return q7_error_set(Q7_ERR_OOM, "metric: out of memory");
     }
     for (int t = 0; t < nl; t++)
-        classes[t] = (int)labels[(size_t)t * 5];
-    qsort(classes, (size_t)nl, sizeof *classes, cmp_int);
+        tl[t] = (struct cls_idx){(int)labels[(size_t)t * 5], t};
+    for (int p = 0; p < np_; p++)
+        pl[p] = (struct cls_idx){(int)preds[(size_t)p * 6 + 5], p};
+    qsort(tl, (size_t)nl, sizeof *tl, cmp_cls_idx);
+    qsort(pl, (size_t)np_, sizeof *pl, cmp_cls_idx);
     int detected = 0;
-    for (int u = 0; u < nl; u++) {
-        if (u > 0 && classes[u] == classes[u - 1])
-            continue;
-        const float cls = (float)classes[u];
-        int nt = 0, npc = 0;
-        for (int t = 0; t < nl; t++)
-            if (labels[(size_t)t * 5] == cls)
-                ti[nt++] = t;
-        for (int p = 0; p < np_; p++)
-            if (preds[(size_t)p * 6 + 5] == cls)
-                pi[npc++] = p;
-        if (npc == 0)
-            continue;
+    int pc = 0; /* cursor into pl */
+    for (int t0 = 0, t1; t0 < nl; t0 = t1) {
+        const int cls = tl[t0].cls;
+        for (t1 = t0; t1 < nl && tl[t1].cls == cls; t1++)
+            ;
+        while (pc < np_ && pl[pc].cls < cls)
+            pc++;
+        int p1 = pc;
+        while (p1 < np_ && pl[p1].cls == cls)
+            p1++;
+        const struct cls_idx *ti = tl + t0, *pi = pl + pc;
+        const int nt = t1 - t0, npc = p1 - pc;
         for (int j = 0; j < npc; j++) {
             /* box_iou(...).max(1): the first maximum; a NaN is taken and ends the scan */
-            const float * pb = preds + (size_t)pi[j] * 6;
-            float mx = q7_metric_box_iou(pb, labels + (size_t)ti[0] * 5 + 1);
+            const float * pb = preds + (size_t)pi[j].idx * 6;
+            float mx = q7_metric_box_iou(pb, labels + (size_t)ti[0].idx * 5 + 1);
             int arg = 0;
             if (!isnan(mx)) {
                 for (int k = 1; k < nt; k++) {
-                    const float v = q7_metric_box_iou(pb, labels + (size_t)ti[k] * 5 + 1);
+                    const float v = q7_metric_box_iou(pb, labels + (size_t)ti[k].idx * 5 + 1);
                     if (!(v <= mx)) {
                         mx = v;
                         arg = k;
@@ -347,7 +360,7 @@ static enum q7_status match_image(const float * preds, int np_, const float * la
         for (int j = 0; j < npc; j++) {
             if (!(ious[j] > iouv[0]))
                 continue;
-            const int d = ti[best[j]];
+            const int d = ti[best[j]].idx;
             if (det[d])
                 continue;
             det[d] = 1;
@@ -356,12 +369,13 @@ static enum q7_status match_image(const float * preds, int np_, const float * la
             for (int k = 0; k < Q7_METRIC_NIOU; k++)
                 if (ious[j] > iouv[k])
                     bits |= (uint16_t)(1u << k);
-            correct[pi[j]] = bits;
+            correct[pi[j].idx] = bits;
             if (detected == nl)
                 break;
         }
+        pc = p1;
     }
-    free(classes), free(ti), free(pi), free(ious), free(best), free(det);
+    free(tl), free(pl), free(ious), free(best), free(det);
     return Q7_OK;
 }
 
@@ -373,8 +387,8 @@ enum q7_status q7_metric_add_image(struct q7_metric * m, const float * preds, in
     for (int i = 0; i < n_preds; i++) {
         const float c = preds[(size_t)i * 6 + 5], s = preds[(size_t)i * 6 + 4];
         if (!(c >= 0.0f && c < (float)m->nc && c == floorf(c)))
-            return q7_error_set(Q7_ERR_ARG, "metric: prediction %d has class %g, not in 0..%d",
-                                i, (double)c, m->nc - 1);
+            return q7_error_set(Q7_ERR_ARG, "metric: prediction %d has class %g, not in 0..%d", i,
+                                (double)c, m->nc - 1);
         if (isnan(s))
             return q7_error_set(Q7_ERR_ARG, "metric: prediction %d has a NaN confidence", i);
     }
@@ -411,12 +425,10 @@ enum q7_status q7_metric_add_image(struct q7_metric * m, const float * preds, in
     m->n_pred = need_p;
     for (int i = 0; i < n_labels; i++) {
         const int c = (int)labels[(size_t)i * 5];
-        int first = 1;
-        for (int j = 0; j < i; j++)
-            if ((int)labels[(size_t)j * 5] == c)
-                first = 0;
-        if (first)
+        if (m->last_image[c] != m->images + 1) { /* first label of class c in this image */
+            m->last_image[c] = m->images + 1;
             m->images_with[c]++;
+        }
         m->tcls[m->n_tgt + i] = c;
     }
     m->n_tgt = need_t;
@@ -493,6 +505,11 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
     const size_t n = m->n_pred;
     size_t rows_bytes;
     enum q7_status st = Q7_OK;
+    if (n > SIZE_MAX / (Q7_METRIC_NIOU * sizeof(double)) - 2) {
+        free(n_l);
+        return q7_error_set(Q7_ERR_LIMIT, "metric: %zu predictions are too many", n);
+    }
+    size_t * start = calloc((size_t)m->nc + 1, sizeof *start); /* class buckets in sel */
     size_t * order = malloc((n ? n : 1) * sizeof *order);
     size_t * tmp = malloc((n ? n : 1) * sizeof *tmp);
     size_t * sel = malloc((n ? n : 1) * sizeof *sel);
@@ -503,15 +520,15 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
     double * col_p = malloc((n + 2) * sizeof *col_p);
     double * mrec = malloc((n + 2) * sizeof *mrec);
     double * mpre = malloc((n + 2) * sizeof *mpre);
-    double * prow = NULL, * rrow = NULL, * ap = NULL;
+    double *prow = NULL, *rrow = NULL, *ap = NULL;
     struct q7_metric_class * classes = calloc((size_t)(nu ? nu : 1), sizeof *classes);
     if (q7_size_mul((size_t)nu, PX_POINTS * sizeof(double), &rows_bytes)) {
         prow = calloc(1, rows_bytes ? rows_bytes : 1);
         rrow = calloc(1, rows_bytes ? rows_bytes : 1);
         ap = calloc((size_t)(nu ? nu : 1) * Q7_METRIC_NIOU, sizeof *ap);
     }
-    if (!order || !tmp || !sel || !xp || !rec || !prec || !col_r || !col_p || !mrec || !mpre ||
-        !prow || !rrow || !ap || !classes) {
+    if (!start || !order || !tmp || !sel || !xp || !rec || !prec || !col_r || !col_p || !mrec ||
+        !mpre || !prow || !rrow || !ap || !classes) {
         st = q7_error_set(Q7_ERR_OOM, "metric: out of memory for %zu predictions", n);
         goto done;
     }
@@ -522,6 +539,16 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
         negpx[k] = -px[k];
     np_linspace(0.0, 1.0, AP_POINTS, x101);
     sort_by_conf(m->conf, order, tmp, n);
+    /* bucket by class, keeping the confidence order inside each class */
+    for (size_t k = 0; k < n; k++)
+        start[(int)m->pcls[k] + 1]++;
+    for (int c = 0; c < m->nc; c++)
+        start[c + 1] += start[c];
+    for (size_t k = 0; k < n; k++)
+        sel[start[(int)m->pcls[order[k]]]++] = order[k];
+    for (int c = m->nc; c > 0; c--) /* start[c] is now the end of class c: shift back */
+        start[c] = start[c - 1];
+    start[0] = 0;
 
     int ci = 0;
     for (int c = 0; c < m->nc; c++) {
@@ -532,15 +559,13 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
         mc->images = m->images;
         mc->images_with = m->images_with[c];
         mc->labels = n_l[c];
-        size_t np_ = 0;
-        for (size_t k = 0; k < n; k++)
-            if (m->pcls[order[k]] == (float)c)
-                sel[np_++] = order[k];
+        const size_t * csel = sel + start[c];
+        const size_t np_ = start[c + 1] - start[c];
         if (np_ > 0) {
             int64_t tpc[Q7_METRIC_NIOU] = {0}, fpc[Q7_METRIC_NIOU] = {0};
             const double denom = (double)n_l[c] + 1e-16;
             for (size_t j = 0; j < np_; j++) {
-                const uint16_t bits = m->correct[sel[j]];
+                const uint16_t bits = m->correct[csel[j]];
                 for (int t = 0; t < Q7_METRIC_NIOU; t++) {
                     const int tp = (bits >> t) & 1;
                     tpc[t] += tp;
@@ -548,7 +573,7 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
                     rec[t * np_ + j] = (double)tpc[t] / denom;
                     prec[t * np_ + j] = (double)tpc[t] / (double)(tpc[t] + fpc[t]);
                 }
-                xp[j] = -(double)m->conf[sel[j]];
+                xp[j] = -(double)m->conf[csel[j]];
             }
             q7_np_interp(negpx, PX_POINTS, xp, rec, np_, 0.0, rec[np_ - 1],
                          rrow + (size_t)ci * PX_POINTS);
@@ -584,7 +609,7 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
         st = q7_error_set(Q7_ERR_OOM, "metric: out of memory");
         goto done;
     }
-    double * rv = pv + nu, * ap50 = pv + 2 * nu, * apm = pv + 3 * nu;
+    double *rv = pv + nu, *ap50 = pv + 2 * nu, *apm = pv + 3 * nu;
     for (int u = 0; u < nu; u++) {
         pv[u] = prow[(size_t)u * PX_POINTS + best];
         rv[u] = rrow[(size_t)u * PX_POINTS + best];
@@ -605,6 +630,7 @@ enum q7_status q7_metric_compute(const struct q7_metric * m, struct q7_metric_re
     free(pv);
 done:
     free(n_l);
+    free(start);
     free(order);
     free(tmp);
     free(sel);

@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define Q7_METRIC_NIOU 10      /* IoU thresholds 0.5:0.05:0.95 */
+#define Q7_METRIC_NIOU 10 /* IoU thresholds 0.5:0.05:0.95 */
 #define Q7_METRIC_MAX_NC 100000
 
 struct q7_metric; /* accumulator of per-image statistics */
@@ -30,10 +30,10 @@ struct q7_metric_class {
 };
 
 struct q7_metric_result {
-    int images; /* images seen */
-    int labels; /* labels of all images */
-    double p, r, map50, map; /* mAP@.5 and mAP@.5:.95 */
-    int n_classes;           /* classes that have labels (ap_per_class' unique classes) */
+    int images;                       /* images seen */
+    int labels;                       /* labels of all images */
+    double p, r, map50, map;          /* mAP@.5 and mAP@.5:.95 */
+    int n_classes;                    /* classes that have labels (ap_per_class' unique classes) */
     struct q7_metric_class * classes; /* malloc'ed; q7_metric_result_free */
 };
 
@@ -58,9 +58,8 @@ void q7_metric_result_free(struct q7_metric_result * r);
  * -> xywh2xyxy -> scale_coords(ratio_pad). `orig_h/w` is the image's size, `input_h/w` its
  * letterboxed (batch) shape, `rp` the loader's ratio_pad ((h / h0, w / w0), (dw, dh)).
  * Writes n x 5 rows cls x1 y1 x2 y2 to `out` (may not alias `labels`). */
-void q7_metric_labels_to_native(const float * labels, int n, int orig_h, int orig_w,
-                                int input_h, int input_w, const struct q7_ratio_pad * rp,
-                                float * out);
+void q7_metric_labels_to_native(const float * labels, int n, int orig_h, int orig_w, int input_h,
+                                int input_w, const struct q7_ratio_pad * rp, float * out);
 
 /* The IoU of two xyxy boxes as utils/general.py box_iou computes it in FP32. */
 float q7_metric_box_iou(const float * a, const float * b);

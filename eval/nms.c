@@ -175,7 +175,7 @@ static enum q7_status gather(const float * pred, int64_t rows, int no,
 /* A group of boxes that can only suppress each other: one class, or everything. */
 struct nms_group {
     float cls;
-    float lo, hi; /* extent of the offset x coordinates */
+    float lo, hi;        /* extent of the offset x coordinates */
     size_t start, count; /* slice of the member list */
 };
 
@@ -321,14 +321,14 @@ enum q7_status q7_nms(const float * pred, int64_t rows, int no, const struct q7_
     if (n > (size_t)p->max_nms)
         n = (size_t)p->max_nms;
 
-    float (*ob)[4] = malloc(n * sizeof *ob);     /* offset boxes */
+    float(*ob)[4] = malloc(n * sizeof *ob); /* offset boxes */
     float * area = malloc(n * sizeof *area);
     unsigned char * supp = calloc(n ? n : 1, 1);
     size_t * members = malloc(n * sizeof *members);
     size_t * group_of = malloc(n * sizeof *group_of);
     size_t * pos_in_group = malloc(n * sizeof *pos_in_group);
-    int64_t * keep = malloc((size_t)(p->max_det < (int64_t)n ? p->max_det : (int64_t)n) *
-                            sizeof *keep);
+    int64_t * keep =
+        malloc((size_t)(p->max_det < (int64_t)n ? p->max_det : (int64_t)n) * sizeof *keep);
     struct nms_group * groups = NULL;
     size_t ng = 0;
     if (!ob || !area || !supp || !members || !group_of || !pos_in_group || !keep) {
@@ -341,7 +341,7 @@ enum q7_status q7_nms(const float * pred, int64_t rows, int no, const struct q7_
             ob[i][k] = c[i].box[k] + off;
         area[i] = (ob[i][2] - ob[i][0]) * (ob[i][3] - ob[i][1]);
     }
-    ng = make_groups(c, (const float (*)[4])ob, n, p, &groups, members, group_of);
+    ng = make_groups(c, (const float(*)[4])ob, n, p, &groups, members, group_of);
     if (ng == 0) {
         st = q7_error_set(Q7_ERR_OOM, "nms: out of memory for %zu boxes", n);
         goto done;

@@ -15,6 +15,19 @@ enum {
     COEF_SCALE = 1 << COEF_BITS /* INTER_RESIZE_COEF_SCALE */
 };
 
+/* Round to nearest, ties to even, for |v| < 2^22 (cvRound). Adding and subtracting
+ * 1.5 * 2^23 leaves the rounded value when float arithmetic is evaluated in float; lrintf
+ * is a library call on most builds. */
+static inline float round_even(float v)
+{
+#if FLT_EVAL_METHOD == 0
+    const float magic = 12582912.0f;
+    return (v + magic) - magic;
+#else
+    return (float)lrintf(v);
+#endif
+}
+
 /* OpenCV saturate_cast<uchar>(float): cvRound (half to even) then clamp. */
 static inline uint8_t sat_u8(float v)
 {
@@ -22,7 +35,7 @@ static inline uint8_t sat_u8(float v)
         return 0;
     if (v >= 255.0f)
         return 255;
-    return (uint8_t)lrintf(v);
+    return (uint8_t)round_even(v);
 }
 
 /* OpenCV saturate_cast<short>(float). */
@@ -32,7 +45,7 @@ static inline int16_t sat_s16(float v)
         return 32767;
     if (v <= -32768.0f)
         return -32768;
-    return (int16_t)lrintf(v);
+    return (int16_t)round_even(v);
 }
 
 /* OpenCV saturate_cast<int>(double): cvRound, half to even. */
@@ -81,10 +94,12 @@ static enum q7_status resize_area_fast(const uint8_t * src, int sh, int sw, int 
         int dx = 0;
         if (fast2) {
             const uint8_t * S1 = S + srcstep;
-            for (; dx < w; dx++) {
-                int c = dx % cn, px = dx / cn, i = px * 2 * cn + c;
-                D[dx] = (uint8_t)((S[i] + S[i + cn] + S1[i] + S1[i + cn] + 2) >> 2);
+            for (int px = 0; px < w / cn; px++) {
+                const uint8_t * a = S + px * 2 * cn, * b = S1 + px * 2 * cn;
+                for (int c = 0; c < cn; c++)
+                    D[px * cn + c] = (uint8_t)((a[c] + a[c + cn] + b[c] + b[c + cn] + 2) >> 2);
             }
+            dx = w;
         }
         for (; dx < w; dx++) {
             const uint8_t * s = S + xofs[dx];
@@ -156,6 +171,40 @@ static void store_row(const float * sum, int n, uint8_t * D)
         D[i] = sat_u8(sum[i]);
 }
 
+/* One source row resampled horizontally: OpenCV adds the weighted pixels of each output
+ * column into buf in table order, starting from 0. The entries of one column are
+ * consecutive ([xbeg[dx], xbeg[dx + 1])), so a register accumulator gives the same sums. */
+static void area_hrow(const uint8_t * S, int cn, int dw, const struct decimate_alpha * xtab,
+                      const int * xbeg, float * buf)
+{
+    if (cn == 3) { /* the common case: three independent sums per column */
+        for (int dx = 0; dx < dw; dx++) {
+            float a0 = 0.f, a1 = 0.f, a2 = 0.f;
+            for (int k = xbeg[dx]; k < xbeg[dx + 1]; k++) {
+                const uint8_t * px = S + xtab[k].si;
+                float al = xtab[k].alpha;
+                float p0 = (float)px[0] * al, p1 = (float)px[1] * al, p2 = (float)px[2] * al;
+                a0 = a0 + p0;
+                a1 = a1 + p1;
+                a2 = a2 + p2;
+            }
+            buf[dx * 3] = a0;
+            buf[dx * 3 + 1] = a1;
+            buf[dx * 3 + 2] = a2;
+        }
+        return;
+    }
+    for (int dx = 0; dx < dw; dx++)
+        for (int c = 0; c < cn; c++) {
+            float acc = 0.f;
+            for (int k = xbeg[dx]; k < xbeg[dx + 1]; k++) {
+                float p = (float)S[xtab[k].si + c] * xtab[k].alpha;
+                acc = acc + p;
+            }
+            buf[dx * cn + c] = acc;
+        }
+}
+
 static enum q7_status resize_area(const uint8_t * src, int sh, int sw, int cn, uint8_t * dst,
                                   int dh, int dw, double scale_x, double scale_y)
 {
@@ -163,32 +212,32 @@ static enum q7_status resize_area(const uint8_t * src, int sh, int sw, int cn, u
     /* Each source column (row) gives at most two entries: OpenCV sizes the table 2 * src. */
     struct decimate_alpha * xtab = malloc(sizeof *xtab * (size_t)(2 * (sw + sh)));
     float * buf = malloc(sizeof(float) * (size_t)dwidth * 2);
-    if (!xtab || !buf) {
+    int * xbeg = malloc(sizeof(int) * (size_t)(dw + 1));
+    if (!xtab || !buf || !xbeg) {
         free(xtab);
         free(buf);
+        free(xbeg);
         return q7_error_set(Q7_ERR_OOM, "resize: out of memory");
     }
     struct decimate_alpha * ytab = xtab + 2 * sw;
     float * sum = buf + dwidth;
     int nx = area_tab(sw, dw, cn, scale_x, xtab);
     int ny = area_tab(sh, dh, 1, scale_y, ytab);
+    for (int dx = 0, k = 0; dx <= dw; dx++) {
+        while (k < nx && xtab[k].di < dx * cn)
+            k++;
+        xbeg[dx] = k;
+    }
 
     for (int i = 0; i < dwidth; i++)
         sum[i] = 0.f;
-    int prev_dy = ny > 0 ? ytab[0].di : 0;
+    int prev_dy = ny > 0 ? ytab[0].di : 0, buf_row = -1;
     for (int j = 0; j < ny; j++) {
         float beta = ytab[j].alpha;
         int dy = ytab[j].di;
-        const uint8_t * S = src + (size_t)ytab[j].si * sw * cn;
-        for (int i = 0; i < dwidth; i++)
-            buf[i] = 0.f;
-        for (int k = 0; k < nx; k++) {
-            int sxn = xtab[k].si, dxn = xtab[k].di;
-            float alpha = xtab[k].alpha;
-            for (int c = 0; c < cn; c++) {
-                float p = (float)S[sxn + c] * alpha;
-                buf[dxn + c] = buf[dxn + c] + p;
-            }
+        if (ytab[j].si != buf_row) { /* a row shared by two output rows is resampled once */
+            buf_row = ytab[j].si;
+            area_hrow(src + (size_t)buf_row * sw * cn, cn, dw, xtab, xbeg, buf);
         }
         if (dy != prev_dy) {
             store_row(sum, dwidth, dst + (size_t)prev_dy * dwidth);
@@ -205,6 +254,7 @@ static enum q7_status resize_area(const uint8_t * src, int sh, int sw, int cn, u
     store_row(sum, dwidth, dst + (size_t)prev_dy * dwidth);
     free(xtab);
     free(buf);
+    free(xbeg);
     return Q7_OK;
 }
 

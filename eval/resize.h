@@ -1,7 +1,9 @@
 /* cv::resize for 8-bit interleaved images, bit for bit.
  *
- * Reproduces OpenCV 4.x (modules/imgproc/src/resize.cpp, x86-64 builds) for the two
- * interpolations yolov7's loader uses:
+ * Reproduces OpenCV 4.x (modules/imgproc/src/resize.cpp as built for x86-64: its SIMD and
+ * scalar paths agree for these cases and IPP is not used for them; an ARM build may fuse the
+ * float multiply-adds of the general INTER_AREA path and differ there by a level) for the
+ * two interpolations yolov7's loader uses:
  *  - INTER_LINEAR: fixed-point separable bilinear. Coefficients are float weights scaled
  *    by 2048 and rounded (INTER_RESIZE_COEF_BITS = 11); the horizontal pass is exact in
  *    int; the vertical pass is OpenCV's 8-bit formula

@@ -134,8 +134,10 @@ enum q7_status q7_npy_parse(const uint8_t * data, size_t size, const char * what
     if (st)
         return st;
     size_t numel = 1, bytes;
+    /* every partial product must fit int64 (q7_npy_numel multiplies in int64; numpy, too,
+     * refuses such shapes even when a later dimension is 0) */
     for (int i = 0; i < out->ndim; i++)
-        if (!q7_size_mul(numel, (size_t)out->shape[i], &numel))
+        if (!q7_size_mul(numel, (size_t)out->shape[i], &numel) || numel > (size_t)INT64_MAX)
             return q7_error_set(Q7_ERR_LIMIT, "%s: npy shape overflows", what);
     if (!q7_size_mul(numel, q7_dtype_size(out->dtype), &bytes))
         return q7_error_set(Q7_ERR_LIMIT, "%s: npy shape overflows", what);

@@ -399,7 +399,8 @@ static size_t dict_index_slot(const struct q7_py * d, const struct q7_py * key, 
     size_t mask = d->v.dict.index_cap - 1, i = (size_t)hash & mask;
     for (;;) {
         uint32_t e = d->v.dict.index[i];
-        if (e == 0 || py_key_eq(d->v.dict.keys[e - 1], key))
+        /* e > len only if someone copied the struct and grew the copy: skip such slots */
+        if (e == 0 || (e <= d->v.dict.len && py_key_eq(d->v.dict.keys[e - 1], key)))
             return i;
         i = (i + 1) & mask;
     }
@@ -430,7 +431,7 @@ static ptrdiff_t dict_find(const struct q7_py * d, const struct q7_py * key)
 {
     if (d->v.dict.index_cap) {
         uint32_t e = d->v.dict.index[dict_index_slot(d, key, py_hash(key))];
-        return e ? (ptrdiff_t)e - 1 : -1;
+        return e && e <= d->v.dict.len ? (ptrdiff_t)e - 1 : -1;
     }
     for (size_t i = 0; i < d->v.dict.len; i++)
         if (py_key_eq(d->v.dict.keys[i], key))

@@ -68,7 +68,8 @@ struct q7_py {
             struct q7_py ** keys;
             struct q7_py ** values;
             size_t len, cap;
-            uint32_t * index;  /* hash index (slot -> item + 1) once the dict grows; private */
+            uint32_t * index;  /* private hash index (slot -> item + 1) once the dict grows:
+                                * add and replace items only with q7_py_dict_set */
             size_t index_cap;  /* slots in index (a power of two), 0 while none */
         } dict;     /* DICT */
         struct {
@@ -107,7 +108,8 @@ struct q7_py * q7_py_object(struct q7_pyheap * h, const char * module, const cha
 struct q7_py * q7_py_tensor_f32(struct q7_pyheap * h, int ndim, const int64_t * shape);
 float * q7_py_tensor_data_f32(struct q7_py * tensor);
 
-/* Appends to a TUPLE/LIST/SET; sets (replaces) a DICT key. Q7_ERR_OOM / Q7_ERR_LIMIT. */
+/* Appends to a TUPLE/LIST/SET; sets (replaces) a DICT key. Q7_ERR_OOM / Q7_ERR_LIMIT.
+ * Dict keys compare by value for None, bool/int/float, str and bytes, by identity otherwise. */
 enum q7_status q7_py_append(struct q7_pyheap * h, struct q7_py * seq, struct q7_py * item);
 enum q7_status q7_py_dict_set(struct q7_pyheap * h, struct q7_py * dict, struct q7_py * key,
                               struct q7_py * value);

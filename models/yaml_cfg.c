@@ -17,9 +17,9 @@
 #define YAML_TAG_PREFIX "tag:yaml.org,2002:"
 
 struct yframe {
-    struct q7_py * obj;   /* LIST or DICT being filled */
-    struct q7_py * key;   /* DICT: the key waiting for its value, NULL when none */
-    const char * anchor;  /* registered when the container ends (no self-reference) */
+    struct q7_py * obj;  /* LIST or DICT being filled */
+    struct q7_py * key;  /* DICT: the key waiting for its value, NULL when none */
+    const char * anchor; /* registered when the container ends (no self-reference) */
 };
 
 struct yanchor {
@@ -49,10 +49,10 @@ static int is_one_of(const char * s, size_t n, const char * const * words)
     return 0;
 }
 
-static const char * const yaml_true_words[] = {"yes", "Yes", "YES", "true", "True",
-                                               "TRUE", "on", "On", "ON", NULL};
-static const char * const yaml_false_words[] = {"no", "No", "NO", "false", "False",
-                                                "FALSE", "off", "Off", "OFF", NULL};
+static const char * const yaml_true_words[] = {"yes",  "Yes", "YES", "true", "True",
+                                               "TRUE", "on",  "On",  "ON",   NULL};
+static const char * const yaml_false_words[] = {"no",    "No",  "NO",  "false", "False",
+                                                "FALSE", "off", "Off", "OFF",   NULL};
 static const char * const yaml_null_words[] = {"~", "null", "Null", "NULL", "", NULL};
 
 /* Cursor helpers for the hand-written regular expressions below. */
@@ -101,19 +101,19 @@ static int match_int(const char * s, size_t n)
         return 0;
     if (s[i] == '0') {
         if (i + 1 == n)
-            return 1;                                                  /* 0 */
+            return 1; /* 0 */
         if (s[i + 1] == 'b')
-            return i + 2 < n && span(s, n, i + 2, "01_") == n;        /* 0b[0-1_]+ */
+            return i + 2 < n && span(s, n, i + 2, "01_") == n; /* 0b[0-1_]+ */
         if (s[i + 1] == 'x')
             return i + 2 < n && span(s, n, i + 2, "0123456789abcdefABCDEF_") == n;
-        return span(s, n, i + 1, "01234567_") == n;                   /* 0[0-7_]+ */
+        return span(s, n, i + 1, "01234567_") == n; /* 0[0-7_]+ */
     }
     if (s[i] < '1' || s[i] > '9')
         return 0;
     size_t j = span(s, n, i + 1, DIGITS_);
     if (j == n)
-        return 1;                                                      /* [1-9][0-9_]* */
-    return match_sexagesimal_tail(s, n, j) == n;                       /* 1:30 */
+        return 1;                                /* [1-9][0-9_]* */
+    return match_sexagesimal_tail(s, n, j) == n; /* 1:30 */
 }
 
 static int match_float(const char * s, size_t n)
@@ -127,11 +127,11 @@ static int match_float(const char * s, size_t n)
         static const char * const inf_words[] = {"inf", "Inf", "INF", NULL};
         static const char * const nan_words[] = {"nan", "NaN", "NAN", NULL};
         if (is_one_of(rest, rn, inf_words))
-            return 1;                                 /* [-+]?\.(inf|Inf|INF) */
+            return 1; /* [-+]?\.(inf|Inf|INF) */
         if (i == 0 && is_one_of(rest, rn, nan_words))
-            return 1;                                 /* \.(nan|NaN|NAN), unsigned */
+            return 1; /* \.(nan|NaN|NAN), unsigned */
         if (i != 0 || n < 2 || s[1] < '0' || s[1] > '9')
-            return 0;                                 /* \.[0-9][0-9_]*(exp)?, unsigned */
+            return 0; /* \.[0-9][0-9_]*(exp)?, unsigned */
         size_t j = span(s, n, 2, DIGITS_);
         size_t e = match_exponent(s, n, j);
         return e == n;
@@ -139,12 +139,12 @@ static int match_float(const char * s, size_t n)
     if (s[i] < '0' || s[i] > '9')
         return 0;
     size_t j = span(s, n, i + 1, DIGITS_);
-    if (j < n && s[j] == '.') {                      /* [0-9][0-9_]*\.[0-9_]*(exp)? */
+    if (j < n && s[j] == '.') { /* [0-9][0-9_]*\.[0-9_]*(exp)? */
         size_t k = span(s, n, j + 1, DIGITS_);
         size_t e = match_exponent(s, n, k);
         return e == n;
     }
-    size_t k = match_sexagesimal_tail(s, n, j);      /* [0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]* */
+    size_t k = match_sexagesimal_tail(s, n, j); /* [0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]* */
     if (k == 0 || k >= n || s[k] != '.')
         return 0;
     return span(s, n, k + 1, DIGITS_) == n;
@@ -222,8 +222,10 @@ static enum q7_status construct_int(struct yloader * L, const char * s, size_t n
     }
     free(buf);
     if (!ok || (!neg && mag > (uint64_t)INT64_MAX))
-        return q7_error_set(Q7_ERR_LIMIT, "%s:%zu:%zu: integer '%.*s' is malformed or beyond "
-                            "64 bits", L->name, mark->line + 1, mark->column + 1, (int)n, s);
+        return q7_error_set(Q7_ERR_LIMIT,
+                            "%s:%zu:%zu: integer '%.*s' is malformed or beyond "
+                            "64 bits",
+                            L->name, mark->line + 1, mark->column + 1, (int)n, s);
     int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag; /* -2^63 wraps to itself */
     *out = q7_py_int(L->h, v);
     return *out ? Q7_OK : Q7_ERR_OOM;
@@ -381,8 +383,8 @@ static enum q7_status add_anchor(struct yloader * L, const char * name, struct q
             return Q7_OK;
         }
     if (L->n_anchors == YAML_MAX_ANCHORS)
-        return q7_error_set(Q7_ERR_LIMIT, "%s:%zu: more than %d anchors", L->name,
-                            mark->line + 1, YAML_MAX_ANCHORS);
+        return q7_error_set(Q7_ERR_LIMIT, "%s:%zu: more than %d anchors", L->name, mark->line + 1,
+                            YAML_MAX_ANCHORS);
     if (L->n_anchors == L->cap_anchors) {
         size_t cap = L->cap_anchors ? L->cap_anchors * 2 : 16;
         struct yanchor * a = realloc(L->anchors, cap * sizeof *a);
@@ -400,9 +402,8 @@ static enum q7_status add_anchor(struct yloader * L, const char * name, struct q
     return Q7_OK;
 }
 
-static enum q7_status open_container(struct yloader * L, enum q7_py_kind kind,
-                                     const char * tag, const char * anchor,
-                                     const yaml_mark_t * mark)
+static enum q7_status open_container(struct yloader * L, enum q7_py_kind kind, const char * tag,
+                                     const char * anchor, const yaml_mark_t * mark)
 {
     const char * want = kind == Q7_PY_LIST ? YAML_TAG_PREFIX "seq" : YAML_TAG_PREFIX "map";
     if (tag && strcmp(tag, "!") != 0 && strcmp(tag, want) != 0)
@@ -439,8 +440,10 @@ static enum q7_status on_event(struct yloader * L, const yaml_event_t * ev)
     switch (ev->type) {
     case YAML_DOCUMENT_START_EVENT:
         if (++L->n_docs > 1)
-            return q7_error_set(Q7_ERR_FORMAT, "%s:%zu: expected a single document, found "
-                                "another one", L->name, mark->line + 1);
+            return q7_error_set(Q7_ERR_FORMAT,
+                                "%s:%zu: expected a single document, found "
+                                "another one",
+                                L->name, mark->line + 1);
         return Q7_OK;
     case YAML_SCALAR_EVENT: {
         struct q7_py * v = NULL;
@@ -486,9 +489,9 @@ static enum q7_status parser_error(const struct yloader * L, const yaml_parser_t
                             p->problem_offset, p->problem ? p->problem : "reader error");
     const char * problem = p->problem ? p->problem : "syntax error";
     if (p->context)
-        return q7_error_set(Q7_ERR_FORMAT, "%s:%zu:%zu: invalid yaml: %s (%s, line %zu)",
-                            L->name, p->problem_mark.line + 1, p->problem_mark.column + 1,
-                            problem, p->context, p->context_mark.line + 1);
+        return q7_error_set(Q7_ERR_FORMAT, "%s:%zu:%zu: invalid yaml: %s (%s, line %zu)", L->name,
+                            p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
+                            p->context, p->context_mark.line + 1);
     return q7_error_set(Q7_ERR_FORMAT, "%s:%zu:%zu: invalid yaml: %s", L->name,
                         p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
 }

@@ -28,11 +28,13 @@ extern "C" {
 /* Parses the yaml file `path` (a single document) into objects of `heap`: mappings become
  * DICTs (insertion order kept, a repeated key keeps its first position and its last value),
  * sequences LISTs, and plain scalars resolve as PyYAML's SafeLoader does (YAML 1.1): null/~/
- * empty → NONE, true/yes/on/false/no/off (three casings) → BOOL, ints (decimal, 0x, 0o-style
- * octal 017, 0b, sexagesimal 1:30, '_' separators) → INT, floats with a '.' (1.0, .5, 1.e+3,
- * .inf, .nan) → FLOAT, anything else → STR ("None", "1e3" and "nn.LeakyReLU(0.1)" stay strings,
- * as in PyYAML). Quoted scalars are strings; the standard tags !!str/!!int/!!float/!!bool/
- * !!null/!!seq/!!map are honoured, any other tag is Q7_ERR_UNSUPPORTED. Anchors and aliases
+ * empty → NONE, true/yes/on/false/no/off (three casings) → BOOL, ints (decimal, 0x1F, leading-0
+ * octal 017, 0b101, sexagesimal 1:30, '_' separators) → INT, floats with a '.' (1.0, .5,
+ * 1.0e+3, .inf, .nan) → FLOAT, anything else → STR ("None", "1e3", "1.e3", "0o17" and
+ * "nn.LeakyReLU(0.1)" stay strings, as in PyYAML). Differences from PyYAML: timestamps and the
+ * merge key "<<" stay strings, ints beyond int64 are Q7_ERR_LIMIT. Quoted scalars are
+ * strings; the standard tags !!str/!!int/!!float/!!bool/!!null/!!seq/!!map are honoured, any
+ * other tag is Q7_ERR_UNSUPPORTED. Anchors and aliases
  * are supported (an alias shares the anchored object). *root_out is the document's root node
  * (a DICT for model configs; NONE for an empty document).
  * Errors name the file, line and column: Q7_ERR_IO (missing/unreadable), Q7_ERR_FORMAT (invalid
@@ -90,14 +92,28 @@ struct q7_cfg_params q7_cfg_params_default(void);
  * malformed config (missing keys, wrong types, a `from` index out of range, a repeat < 1,
  * inputs of different sizes at 256x256), Q7_ERR_UNSUPPORTED for an unknown module or
  * activation, Q7_ERR_LIMIT for absurd sizes, Q7_ERR_OOM. *model_out is NULL on failure; the
- * objects made so far stay in `heap` until it is freed. */
+ * objects made so far stay in `heap` until it is freed. Stricter than Python where Python
+ * builds a model that cannot run: a repeat < 1, a `from` index that forward() would reject,
+ * a Detect with another number of inputs than anchor levels (IAuxDetect: twice as many; its
+ * strides come from the first nl inputs, Python's [:4] for the official nl = 4). */
 enum q7_status q7_yolo_model_from_dict(const struct q7_py * yaml_dict,
                                        const struct q7_cfg_params * p, struct q7_pyheap * heap,
                                        struct q7_py ** model_out);
 
-/* q7_yaml_load + q7_yolo_model_from_dict; messages start with the path. */
+/* q7_yaml_load + q7_yolo_model_from_dict, and like Model('path/x.yaml') the Model also gets
+ * the attribute yaml_file = 'x.yaml' (before `yaml`). Messages start with the path. */
 enum q7_status q7_yolo_model_from_yaml(const char * path, const struct q7_cfg_params * p,
                                        struct q7_pyheap * heap, struct q7_py ** model_out);
+
+/* model.load_state_dict(state_dict, strict=True) for a built Model (a bare state_dict + its
+ * cfg): every parameter and persistent buffer of `model` is replaced by the tensor of the same
+ * name ("model.0.conv.weight") in `state_dict` (a DICT of name → TENSOR, e.g. from a
+ * checkpoint), which must have the same shape (any dtype). Tensors are shared, not copied:
+ * keep the state_dict's heap alive as long as the model. Q7_ERR_NOT_FOUND names a missing key,
+ * Q7_ERR_FORMAT an unexpected key or a shape mismatch; `source` (the file) starts the
+ * message. On error the model may be partly loaded. */
+enum q7_status q7_yolo_model_load_state_dict(struct q7_py * model, const struct q7_py * state_dict,
+                                             const char * source);
 
 #ifdef __cplusplus
 }

@@ -10,14 +10,26 @@
 #include <string.h>
 
 #define CFG_MAX_LAYERS 4096
-#define CFG_MAX_FROM 1024          /* inputs of one layer */
+#define CFG_MAX_FROM 1024 /* inputs of one layer */
 #define CFG_MAX_REPEATS 1024
-#define CFG_MAX_MULTIPLE 64.0      /* depth_multiple / width_multiple */
+#define CFG_MAX_MULTIPLE 64.0 /* depth_multiple / width_multiple */
 #define CFG_COPY_DEPTH 64
 
 enum layer_kind {
-    LK_CONV, LK_REPCONV, LK_DOWNC, LK_SPPCSPC, LK_MP, LK_SP, LK_REORG, LK_CONCAT, LK_SHORTCUT,
-    LK_UPSAMPLE, LK_MAXPOOL, LK_DETECT, LK_IDETECT, LK_IAUXDETECT
+    LK_CONV,
+    LK_REPCONV,
+    LK_DOWNC,
+    LK_SPPCSPC,
+    LK_MP,
+    LK_SP,
+    LK_REORG,
+    LK_CONCAT,
+    LK_SHORTCUT,
+    LK_UPSAMPLE,
+    LK_MAXPOOL,
+    LK_DETECT,
+    LK_IDETECT,
+    LK_IAUXDETECT
 };
 
 static const struct layer_type {
@@ -54,20 +66,20 @@ static int takes_c1_c2(enum layer_kind k)
 }
 
 struct layer_out {
-    int64_t c;            /* ch[i] */
-    struct q7_ym_hw hw;   /* output size in the stride probe */
+    int64_t c;          /* ch[i] */
+    struct q7_ym_hw hw; /* output size in the stride probe */
 };
 
 struct builder {
     struct q7_ym_ctx c;
-    struct q7_py * d;              /* the Model's yaml (our copy) */
+    struct q7_py * d; /* the Model's yaml (our copy) */
     int64_t nc, na, no, ch_in;
     double gd, gw;
     struct q7_py * anchors;
-    struct layer_out * out;        /* per layer */
-    int64_t * save;                /* parse_model's save list, unsorted */
+    struct layer_out * out; /* per layer */
+    int64_t * save;         /* parse_model's save list, unsorted */
     size_t n_save;
-    size_t copied;                 /* nodes copied (bounds alias expansion) */
+    size_t copied; /* nodes copied (bounds alias expansion) */
 };
 
 /* ---- the config dict -------------------------------------------------------------------- */
@@ -113,7 +125,7 @@ static enum q7_status copy_obj(struct builder * b, const struct q7_py * o, int d
         if (!d)
             return Q7_ERR_OOM;
         for (size_t i = 0; i < o->v.dict.len; i++) {
-            struct q7_py * k = NULL, * v = NULL;
+            struct q7_py *k = NULL, *v = NULL;
             enum q7_status st = copy_obj(b, o->v.dict.keys[i], depth + 1, &k);
             if (st || (st = copy_obj(b, o->v.dict.values[i], depth + 1, &v)) ||
                 (st = q7_py_dict_set(h, d, k, v)))
@@ -207,9 +219,10 @@ static enum q7_status from_index(int64_t i, int64_t x, int64_t * src)
     else if (x >= -i && x < i)
         *src = x < 0 ? i + x : x;
     else
-        return q7_error_set(Q7_ERR_FORMAT, "'from' index %" PRId64 " is out of range for layer "
-                            "%" PRId64 " (valid: -%" PRId64 " to %" PRId64 ")", x, i,
-                            i ? i : 1, i ? i - 1 : -1);
+        return q7_error_set(Q7_ERR_FORMAT,
+                            "'from' index %" PRId64 " is out of range for layer "
+                            "%" PRId64 " (valid: -%" PRId64 " to %" PRId64 ")",
+                            x, i, i ? i : 1, i ? i - 1 : -1);
     return Q7_OK;
 }
 
@@ -264,16 +277,26 @@ static enum q7_status build_single(struct builder * b, enum layer_kind k,
 {
     struct q7_ym_ctx * c = &b->c;
     switch (k) {
-    case LK_CONV: return q7_ym_conv(c, a, hw, m);
-    case LK_REPCONV: return q7_ym_repconv(c, a, hw, m);
-    case LK_DOWNC: return q7_ym_downc(c, a, hw, m);
-    case LK_SPPCSPC: return q7_ym_sppcspc(c, a, hw, m);
-    case LK_MP: return q7_ym_mp(c, a, hw, m);
-    case LK_SP: return q7_ym_sp(c, a, hw, m);
-    case LK_REORG: return q7_ym_reorg(c, a, hw, m);
-    case LK_UPSAMPLE: return q7_ym_upsample(c, a, hw, m);
-    case LK_MAXPOOL: return q7_ym_maxpool(c, a, hw, m);
-    default: return q7_error_set(Q7_ERR_INTERNAL, "not a single-input module");
+    case LK_CONV:
+        return q7_ym_conv(c, a, hw, m);
+    case LK_REPCONV:
+        return q7_ym_repconv(c, a, hw, m);
+    case LK_DOWNC:
+        return q7_ym_downc(c, a, hw, m);
+    case LK_SPPCSPC:
+        return q7_ym_sppcspc(c, a, hw, m);
+    case LK_MP:
+        return q7_ym_mp(c, a, hw, m);
+    case LK_SP:
+        return q7_ym_sp(c, a, hw, m);
+    case LK_REORG:
+        return q7_ym_reorg(c, a, hw, m);
+    case LK_UPSAMPLE:
+        return q7_ym_upsample(c, a, hw, m);
+    case LK_MAXPOOL:
+        return q7_ym_maxpool(c, a, hw, m);
+    default:
+        return q7_error_set(Q7_ERR_INTERNAL, "not a single-input module");
     }
 }
 
@@ -285,12 +308,137 @@ static enum q7_status same_sizes(const struct builder * b, const int64_t * src, 
     for (size_t j = 1; j < n; j++) {
         struct layer_out o = input_of(b, src[j]);
         if (o.hw.h != first.hw.h || o.hw.w != first.hw.w)
-            return q7_error_set(Q7_ERR_FORMAT, "%s: inputs of different sizes for a %dx%d image "
-                                "(%" PRId64 "x%" PRId64 " and %" PRId64 "x%" PRId64 ")", cls,
-                                Q7_YM_STRIDE_PROBE, Q7_YM_STRIDE_PROBE, first.hw.h, first.hw.w,
+            return q7_error_set(Q7_ERR_FORMAT,
+                                "%s: inputs of different sizes for a %dx%d image "
+                                "(%" PRId64 "x%" PRId64 " and %" PRId64 "x%" PRId64 ")",
+                                cls, Q7_YM_STRIDE_PROBE, Q7_YM_STRIDE_PROBE, first.hw.h, first.hw.w,
                                 o.hw.h, o.hw.w);
     }
     *hw = first.hw;
+    return Q7_OK;
+}
+
+/* parse_model's per-type bookkeeping: the output channels c2 (ch[i]) and the constructor
+ * args (c1, c2 and n for CSP-style modules; the input channels for detection heads). A
+ * Detect row leaves *c2 as it was (parse_model does not set it there). */
+static enum q7_status rewrite_args(struct builder * b, const struct layer_type * t,
+                                   const int64_t * src, size_t n_src, struct q7_ym_args * a,
+                                   int64_t * n, int64_t * c2)
+{
+    struct q7_pyheap * h = b->c.h;
+    struct layer_out in0 = input_of(b, src[0]);
+    enum q7_status st;
+    if (takes_c1_c2(t->kind)) {
+        /* c1, c2 = ch[f], args[0]; if c2 != no: c2 = make_divisible(c2 * gw, 8) */
+        double c2d;
+        if (a->n < 1 || !q7_py_as_double(a->v[0], &c2d))
+            return q7_error_set(Q7_ERR_FORMAT, "%s needs its output channels as args[0]", t->name);
+        struct q7_py * c2v = a->v[0];
+        if (c2d != (double)b->no) {
+            double scaled = ceil(c2d * b->gw / 8.0) * 8.0;
+            if (!(scaled >= 0.0 && scaled <= (double)Q7_YM_MAX_CHANNELS))
+                return q7_error_set(Q7_ERR_LIMIT, "%g output channels", scaled);
+            c2v = q7_py_int(h, (int64_t)scaled);
+        }
+        if (!c2v || !q7_py_as_int(c2v, c2))
+            return c2v ? q7_error_set(Q7_ERR_FORMAT, "output channels must be an int") : Q7_ERR_OOM;
+        /* args = [c1, c2, *args[1:]]; CSP-style modules take n as args[2] */
+        int insert_n = t->kind == LK_DOWNC || t->kind == LK_SPPCSPC;
+        memmove(&a->v[2 + insert_n], &a->v[1], (size_t)(a->n - 1) * sizeof a->v[0]);
+        a->n += 1 + insert_n;
+        a->v[0] = q7_py_int(h, in0.c);
+        a->v[1] = c2v;
+        if (insert_n) {
+            a->v[2] = q7_py_int(h, *n);
+            *n = 1;
+        }
+        if (!a->v[0] || (insert_n && !a->v[2]))
+            return Q7_ERR_OOM;
+    } else if (t->kind == LK_CONCAT) {
+        *c2 = 0;
+        for (size_t j = 0; j < n_src; j++)
+            *c2 += input_of(b, src[j]).c;
+    } else if (t->kind == LK_SHORTCUT) {
+        *c2 = in0.c;
+    } else if (is_detect(t->kind)) {
+        /* args.append([ch[x] for x in f]); an int anchors becomes that many per level */
+        struct q7_py * chl = q7_py_new(h, Q7_PY_LIST);
+        if (!chl)
+            return Q7_ERR_OOM;
+        for (size_t j = 0; j < n_src; j++)
+            if ((st = q7_py_append(h, chl, q7_py_int(h, input_of(b, src[j]).c))))
+                return st;
+        int64_t na_int;
+        if (a->n >= 2 && q7_py_as_int(a->v[1], &na_int)) {
+            if (na_int < 1 || na_int > 64)
+                return q7_error_set(Q7_ERR_FORMAT, "%" PRId64 " anchors per level", na_int);
+            struct q7_py *row0 = q7_py_new(h, Q7_PY_LIST), *rows = q7_py_new(h, Q7_PY_LIST);
+            if (!row0 || !rows)
+                return Q7_ERR_OOM;
+            for (int64_t k = 0; k < 2 * na_int; k++)
+                if ((st = q7_py_append(h, row0, q7_py_int(h, k))))
+                    return st;
+            for (size_t j = 0; j < n_src; j++) /* [list(range(2 * na))] * len(f) */
+                if ((st = q7_py_append(h, rows, row0)))
+                    return st;
+            a->v[1] = rows;
+        }
+        a->v[a->n++] = chl;
+    } else if (t->kind == LK_REORG) {
+        *c2 = in0.c * 4;
+    } else {
+        *c2 = in0.c;
+    }
+
+    return Q7_OK;
+}
+
+/* m_ = Sequential(*[m(*args) for _ in range(n)]) if n > 1 else m(*args), with the stride
+ * probe through it (*hw: its output size). */
+static enum q7_status instantiate(struct builder * b, const struct layer_type * t,
+                                  const struct q7_ym_args * a, int64_t n, const int64_t * src,
+                                  size_t n_src, struct q7_ym_hw * hw, struct q7_py ** out)
+{
+    int multi = t->kind == LK_CONCAT || t->kind == LK_SHORTCUT || is_detect(t->kind);
+    struct q7_py * m = NULL;
+    enum q7_status st;
+    *hw = input_of(b, src[0]).hw;
+    if (multi) {
+        if (t->kind == LK_SHORTCUT && n_src < 2)
+            return q7_error_set(Q7_ERR_FORMAT, "Shortcut adds two layers");
+        if ((st = same_sizes(b, src, t->kind == LK_SHORTCUT ? 2 : (is_detect(t->kind) ? 1 : n_src),
+                             t->name, hw)))
+            return st;
+        if (t->kind == LK_CONCAT)
+            st = q7_ym_concat(&b->c, a, &m);
+        else if (t->kind == LK_SHORTCUT)
+            st = q7_ym_shortcut(&b->c, a, &m);
+        else
+            st = q7_ym_detect(&b->c,
+                              t->kind == LK_DETECT    ? Q7_YM_DETECT
+                              : t->kind == LK_IDETECT ? Q7_YM_IDETECT
+                                                      : Q7_YM_IAUXDETECT,
+                              a, &m);
+        if (st)
+            return st;
+    } else if (n == 1) {
+        if ((st = build_single(b, t->kind, a, hw, &m)))
+            return st;
+    } else {
+        m = q7_ym_module(&b->c, "torch.nn.modules.container", "Sequential");
+        if (!m)
+            return Q7_ERR_OOM;
+        for (int64_t r = 0; r < n; r++) {
+            struct q7_py * one = NULL;
+            char key[24];
+            snprintf(key, sizeof key, "%" PRId64, r);
+            if ((st = build_single(b, t->kind, a, hw, &one)) ||
+                (st = q7_ym_child(&b->c, m, key, one)))
+                return st;
+        }
+    }
+
+    *out = m;
     return Q7_OK;
 }
 
@@ -306,7 +454,7 @@ static enum q7_status build_layer(struct builder * b, int64_t i, const struct q7
     if ((row->kind != Q7_PY_LIST && row->kind != Q7_PY_TUPLE) || row->v.seq.len != 4)
         return q7_error_set(Q7_ERR_FORMAT, "a layer must be [from, number, module, args]");
     struct q7_py * f = row->v.seq.items[0];
-    const struct q7_py * nv = row->v.seq.items[1], * mv = row->v.seq.items[2];
+    const struct q7_py *nv = row->v.seq.items[1], *mv = row->v.seq.items[2];
     const struct q7_py * av = row->v.seq.items[3];
 
     /* module: eval(m) */
@@ -374,107 +522,12 @@ static enum q7_status build_layer(struct builder * b, int64_t i, const struct q7
         if ((st = eval_arg(b, av->v.seq.items[j], &a.v[a.n++])))
             return st;
 
-    struct layer_out in0 = input_of(b, src[0]);
     int64_t c2 = *last_c2;
-    if (takes_c1_c2(t->kind)) {
-        /* c1, c2 = ch[f], args[0]; if c2 != no: c2 = make_divisible(c2 * gw, 8) */
-        double c2d;
-        if (a.n < 1 || !q7_py_as_double(a.v[0], &c2d))
-            return q7_error_set(Q7_ERR_FORMAT, "%s needs its output channels as args[0]",
-                                t->name);
-        struct q7_py * c2v = a.v[0];
-        if (c2d != (double)b->no) {
-            double scaled = ceil(c2d * b->gw / 8.0) * 8.0;
-            if (!(scaled >= 0.0 && scaled <= (double)Q7_YM_MAX_CHANNELS))
-                return q7_error_set(Q7_ERR_LIMIT, "%g output channels", scaled);
-            c2v = q7_py_int(h, (int64_t)scaled);
-        }
-        if (!c2v || !q7_py_as_int(c2v, &c2))
-            return c2v ? q7_error_set(Q7_ERR_FORMAT, "output channels must be an int") : Q7_ERR_OOM;
-        /* args = [c1, c2, *args[1:]]; CSP-style modules take n as args[2] */
-        int insert_n = t->kind == LK_DOWNC || t->kind == LK_SPPCSPC;
-        memmove(&a.v[2 + insert_n], &a.v[1], (size_t)(a.n - 1) * sizeof a.v[0]);
-        a.n += 1 + insert_n;
-        a.v[0] = q7_py_int(h, in0.c);
-        a.v[1] = c2v;
-        if (insert_n) {
-            a.v[2] = q7_py_int(h, n);
-            n = 1;
-        }
-        if (!a.v[0] || (insert_n && !a.v[2]))
-            return Q7_ERR_OOM;
-    } else if (t->kind == LK_CONCAT) {
-        c2 = 0;
-        for (size_t j = 0; j < *n_src; j++)
-            c2 += input_of(b, src[j]).c;
-    } else if (t->kind == LK_SHORTCUT) {
-        c2 = in0.c;
-    } else if (is_detect(t->kind)) {
-        /* args.append([ch[x] for x in f]); an int anchors becomes that many per level */
-        struct q7_py * chl = q7_py_new(h, Q7_PY_LIST);
-        if (!chl)
-            return Q7_ERR_OOM;
-        for (size_t j = 0; j < *n_src; j++)
-            if ((st = q7_py_append(h, chl, q7_py_int(h, input_of(b, src[j]).c))))
-                return st;
-        int64_t na_int;
-        if (a.n >= 2 && q7_py_as_int(a.v[1], &na_int)) {
-            if (na_int < 1 || na_int > 64)
-                return q7_error_set(Q7_ERR_FORMAT, "%" PRId64 " anchors per level", na_int);
-            struct q7_py * row0 = q7_py_new(h, Q7_PY_LIST), * rows = q7_py_new(h, Q7_PY_LIST);
-            if (!row0 || !rows)
-                return Q7_ERR_OOM;
-            for (int64_t k = 0; k < 2 * na_int; k++)
-                if ((st = q7_py_append(h, row0, q7_py_int(h, k))))
-                    return st;
-            for (size_t j = 0; j < *n_src; j++) /* [list(range(2 * na))] * len(f) */
-                if ((st = q7_py_append(h, rows, row0)))
-                    return st;
-            a.v[1] = rows;
-        }
-        a.v[a.n++] = chl;
-    } else if (t->kind == LK_REORG) {
-        c2 = in0.c * 4;
-    } else {
-        c2 = in0.c;
-    }
-
-    /* m_ = Sequential(*[m(*args) for _ in range(n)]) if n > 1 else m(*args) */
+    struct q7_ym_hw hw;
     struct q7_py * m = NULL;
-    struct q7_ym_hw hw = in0.hw;
-    if (multi) {
-        if (t->kind == LK_SHORTCUT && *n_src < 2)
-            return q7_error_set(Q7_ERR_FORMAT, "Shortcut adds two layers");
-        if ((st = same_sizes(b, src, t->kind == LK_SHORTCUT ? 2 : (is_detect(t->kind) ? 1 : *n_src),
-                             t->name, &hw)))
-            return st;
-        if (t->kind == LK_CONCAT)
-            st = q7_ym_concat(&b->c, &a, &m);
-        else if (t->kind == LK_SHORTCUT)
-            st = q7_ym_shortcut(&b->c, &a, &m);
-        else
-            st = q7_ym_detect(&b->c, t->kind == LK_DETECT    ? Q7_YM_DETECT
-                                     : t->kind == LK_IDETECT ? Q7_YM_IDETECT
-                                                             : Q7_YM_IAUXDETECT,
-                              &a, &m);
-        if (st)
-            return st;
-    } else if (n == 1) {
-        if ((st = build_single(b, t->kind, &a, &hw, &m)))
-            return st;
-    } else {
-        m = q7_ym_module(&b->c, "torch.nn.modules.container", "Sequential");
-        if (!m)
-            return Q7_ERR_OOM;
-        for (int64_t r = 0; r < n; r++) {
-            struct q7_py * one = NULL;
-            char key[24];
-            snprintf(key, sizeof key, "%" PRId64, r);
-            if ((st = build_single(b, t->kind, &a, &hw, &one)) ||
-                (st = q7_ym_child(&b->c, m, key, one)))
-                return st;
-        }
-    }
+    if ((st = rewrite_args(b, t, src, *n_src, &a, &n, &c2)) ||
+        (st = instantiate(b, t, &a, n, src, *n_src, &hw, &m)))
+        return st;
 
     /* m_.i, m_.f, m_.type, m_.np = i, f, t, np */
     char type[128];
@@ -517,10 +570,11 @@ static enum q7_status section(const struct q7_py * d, const char * key, const st
     return Q7_OK;
 }
 
-static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
+static enum q7_status build_model(struct builder * b, const char * yaml_file,
+                                  struct q7_py ** model_out)
 {
     struct q7_pyheap * h = b->c.h;
-    const struct q7_py * bb, * hd;
+    const struct q7_py *bb, *hd;
     enum q7_status st;
     if ((st = section(b->d, "backbone", &bb)) || (st = section(b->d, "head", &hd)))
         return st;
@@ -529,10 +583,12 @@ static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
         return q7_error_set(Q7_ERR_FORMAT, "config: %zu layers (1 to %d)", n_layers,
                             CFG_MAX_LAYERS);
     for (size_t i = 0; i < n_layers; i++) {
-        const struct q7_py * row = i < bb->v.seq.len ? bb->v.seq.items[i]
-                                                     : hd->v.seq.items[i - bb->v.seq.len];
-        const struct q7_py * f = (row->kind == Q7_PY_LIST || row->kind == Q7_PY_TUPLE) &&
-                                         row->v.seq.len > 0 ? row->v.seq.items[0] : NULL;
+        const struct q7_py * row =
+            i < bb->v.seq.len ? bb->v.seq.items[i] : hd->v.seq.items[i - bb->v.seq.len];
+        const struct q7_py * f =
+            (row->kind == Q7_PY_LIST || row->kind == Q7_PY_TUPLE) && row->v.seq.len > 0
+                ? row->v.seq.items[0]
+                : NULL;
         n_from += f && (f->kind == Q7_PY_LIST || f->kind == Q7_PY_TUPLE) ? f->v.seq.len : 1;
     }
     b->out = calloc(n_layers, sizeof *b->out);
@@ -553,8 +609,8 @@ static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
         const struct q7_py * row = in_bb ? bb->v.seq.items[i] : hd->v.seq.items[i - bb->v.seq.len];
         st = build_layer(b, (int64_t)i, row, seq, &c2, &last, &last_kind, src, &last_n_src);
         if (st) {
-            const struct q7_py * mv = (row->kind == Q7_PY_LIST && row->v.seq.len == 4)
-                                          ? row->v.seq.items[2] : NULL;
+            const struct q7_py * mv =
+                (row->kind == Q7_PY_LIST && row->v.seq.len == 4) ? row->v.seq.items[2] : NULL;
             q7_error_wrap(st, "%s[%zu] (layer %zu%s%s)", in_bb ? "backbone" : "head",
                           in_bb ? i : i - bb->v.seq.len, i, q7_py_as_str(mv) ? ", " : "",
                           q7_py_as_str(mv) ? q7_py_as_str(mv) : "");
@@ -573,9 +629,10 @@ static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
         q7_py_as_int(q7_py_getattr(last, "nl"), &nl);
         for (size_t j = 0; j < last_n_src && j < 128; j++)
             in[j] = input_of(b, src[j]).hw;
-        st = q7_ym_detect_finish(&b->c, last_kind == LK_DETECT    ? Q7_YM_DETECT
-                                        : last_kind == LK_IDETECT ? Q7_YM_IDETECT
-                                                                  : Q7_YM_IAUXDETECT,
+        st = q7_ym_detect_finish(&b->c,
+                                 last_kind == LK_DETECT    ? Q7_YM_DETECT
+                                 : last_kind == LK_IDETECT ? Q7_YM_IDETECT
+                                                           : Q7_YM_IAUXDETECT,
                                  last, in, (int)last_n_src, &stride);
     }
     free(src);
@@ -583,7 +640,7 @@ static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
         return st;
 
     struct q7_py * model = q7_ym_module(&b->c, "models.yolo", "Model");
-    struct q7_py * save = q7_py_new(h, Q7_PY_LIST), * names = q7_py_new(h, Q7_PY_LIST);
+    struct q7_py *save = q7_py_new(h, Q7_PY_LIST), *names = q7_py_new(h, Q7_PY_LIST);
     if (!model || !save || !names)
         return Q7_ERR_OOM;
     qsort(b->save, b->n_save, sizeof *b->save, cmp_i64);
@@ -598,6 +655,8 @@ static enum q7_status build_model(struct builder * b, struct q7_py ** model_out)
     }
     if ((st = q7_ym_child(&b->c, model, "model", seq)) ||
         (st = q7_ym_attr(&b->c, model, "traced", q7_py_bool(h, 0))) ||
+        (yaml_file && (st = q7_ym_attr(&b->c, model, "yaml_file",
+                                       q7_py_str(h, yaml_file, strlen(yaml_file))))) ||
         (st = q7_ym_attr(&b->c, model, "yaml", b->d)) ||
         (st = q7_ym_attr(&b->c, model, "save", save)) ||
         (st = q7_ym_attr(&b->c, model, "names", names)) ||
@@ -615,9 +674,10 @@ struct q7_cfg_params q7_cfg_params_default(void)
     return p;
 }
 
-enum q7_status q7_yolo_model_from_dict(const struct q7_py * yaml_dict,
-                                       const struct q7_cfg_params * p, struct q7_pyheap * heap,
-                                       struct q7_py ** model_out)
+/* Model(cfg): `yaml_file` is Path(cfg).name when cfg was a file, else NULL. */
+static enum q7_status model_from_dict(const struct q7_py * yaml_dict,
+                                      const struct q7_cfg_params * p, struct q7_pyheap * heap,
+                                      const char * yaml_file, struct q7_py ** model_out)
 {
     if (model_out)
         *model_out = NULL;
@@ -645,10 +705,17 @@ enum q7_status q7_yolo_model_from_dict(const struct q7_py * yaml_dict,
     if (st == Q7_OK)
         st = read_globals(&b, p);
     if (st == Q7_OK)
-        st = build_model(&b, model_out);
+        st = build_model(&b, yaml_file, model_out);
     free(b.out);
     free(b.save);
     return st;
+}
+
+enum q7_status q7_yolo_model_from_dict(const struct q7_py * yaml_dict,
+                                       const struct q7_cfg_params * p, struct q7_pyheap * heap,
+                                       struct q7_py ** model_out)
+{
+    return model_from_dict(yaml_dict, p, heap, NULL, model_out);
 }
 
 enum q7_status q7_yolo_model_from_yaml(const char * path, const struct q7_cfg_params * p,
@@ -660,6 +727,7 @@ enum q7_status q7_yolo_model_from_yaml(const char * path, const struct q7_cfg_pa
     enum q7_status st = q7_yaml_load(path, heap, &d);
     if (st)
         return st;
-    st = q7_yolo_model_from_dict(d, p, heap, model_out);
+    const char * base = strrchr(path, '/');
+    st = model_from_dict(d, p, heap, base ? base + 1 : path, model_out);
     return st ? q7_error_wrap(st, "%s", path) : Q7_OK;
 }

@@ -69,14 +69,16 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
     const char * cls = detect_names[kind];
     enum q7_status st;
     if (a->n > 3)
-        return q7_error_set(Q7_ERR_FORMAT, "%s takes at most 3 arguments (nc, anchors, ch), "
-                            "%d given", cls, a->n);
+        return q7_error_set(Q7_ERR_FORMAT,
+                            "%s takes at most 3 arguments (nc, anchors, ch), "
+                            "%d given",
+                            cls, a->n);
     int64_t nc = 80;
     if (a->n > 0 && !q7_py_as_int(a->v[0], &nc))
         return detect_bad(cls, "nc must be an int");
     if (nc < 1 || nc > DETECT_MAX_CLASSES)
-        return q7_error_set(Q7_ERR_FORMAT, "%s: nc = %" PRId64 " is out of range [1, %d]", cls,
-                            nc, DETECT_MAX_CLASSES);
+        return q7_error_set(Q7_ERR_FORMAT, "%s: nc = %" PRId64 " is out of range [1, %d]", cls, nc,
+                            DETECT_MAX_CLASSES);
     const struct q7_py * anchors = a->n > 1 ? a->v[1] : NULL;
     const struct q7_py * chl = a->n > 2 ? a->v[2] : NULL;
     if (!anchors || (anchors->kind != Q7_PY_LIST && anchors->kind != Q7_PY_TUPLE) ||
@@ -101,9 +103,9 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
     int64_t na = per_level / 2, no = nc + 5;
     int64_t want_ch = kind == Q7_YM_IAUXDETECT ? 2 * nl : nl;
     if (!chl || chl->kind != Q7_PY_LIST || (int64_t)chl->v.seq.len != want_ch)
-        return q7_error_set(Q7_ERR_FORMAT, "%s: %" PRId64 " anchor levels need %" PRId64
-                            " inputs, %zu given", cls, nl, want_ch,
-                            chl && chl->kind == Q7_PY_LIST ? chl->v.seq.len : (size_t)0);
+        return q7_error_set(
+            Q7_ERR_FORMAT, "%s: %" PRId64 " anchor levels need %" PRId64 " inputs, %zu given", cls,
+            nl, want_ch, chl && chl->kind == Q7_PY_LIST ? chl->v.seq.len : (size_t)0);
     int64_t ch[2 * DETECT_MAX_LEVELS];
     for (int64_t i = 0; i < want_ch; i++)
         if (!q7_py_as_int(chl->v.seq.items[i], &ch[i]))
@@ -114,7 +116,7 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
         return Q7_ERR_OOM;
     /* self.grid = [torch.zeros(1)] * nl: one tensor, nl times */
     int64_t one = 1;
-    struct q7_py * grid = q7_py_new(c->h, Q7_PY_LIST), * g0 = q7_ym_tensor(c, 1, &one, 1);
+    struct q7_py *grid = q7_py_new(c->h, Q7_PY_LIST), *g0 = q7_ym_tensor(c, 1, &one, 1);
     if (!grid || !g0)
         return Q7_ERR_OOM;
     for (int64_t l = 0; l < nl; l++)
@@ -127,10 +129,10 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
 
     /* anchors (nl, na, 2) and anchor_grid (nl, 1, na, 1, 1, 2), in pixels for now */
     int64_t ashape[3] = {nl, na, 2}, gshape[6] = {nl, 1, na, 1, 1, 2};
-    struct q7_py * at = q7_ym_tensor(c, 3, ashape, 1), * ag = q7_ym_tensor(c, 6, gshape, 1);
+    struct q7_py *at = q7_ym_tensor(c, 3, ashape, 1), *ag = q7_ym_tensor(c, 6, gshape, 1);
     if (!at || !ag)
         return Q7_ERR_OOM;
-    float * av = q7_ym_data(at), * gv = q7_ym_data(ag);
+    float *av = q7_ym_data(at), *gv = q7_ym_data(ag);
     for (int64_t l = 0; l < nl; l++)
         for (int64_t j = 0; j < per_level; j++) {
             double v = 0.0;
@@ -204,8 +206,8 @@ enum q7_status q7_ym_detect_finish(struct q7_ym_ctx * c, enum q7_ym_detect_kind 
             a[l * 2 * na + j] /= s[l];
 
     /* check_anchor_order: anchor areas (anchor_grid.prod(-1)) must grow with the stride */
-    float da = g[(nl - 1) * 2 * na + 2 * (na - 1)] * g[(nl - 1) * 2 * na + 2 * (na - 1) + 1] -
-               g[0] * g[1];
+    float da =
+        g[(nl - 1) * 2 * na + 2 * (na - 1)] * g[(nl - 1) * 2 * na + 2 * (na - 1) + 1] - g[0] * g[1];
     float ds = s[nl - 1] - s[0];
     int sign_a = (da > 0) - (da < 0), sign_s = (ds > 0) - (ds < 0);
     if (sign_a != sign_s) { /* m.anchors[:] = m.anchors.flip(0), the same for anchor_grid */

@@ -33,10 +33,15 @@ static enum q7_status check_hist(const int64_t * counts, int64_t n_bins, const f
 {
     if (!counts || n_bins <= 0 || (edges == NULL) != (n_edges == 0) || n_edges < 0)
         return q7_error_set(Q7_ERR_ARG, "%s: empty histogram", what);
-    for (int64_t k = 0; k < n_bins; k++)
+    int64_t total = 0;
+    for (int64_t k = 0; k < n_bins; k++) {
         if (counts[k] < 0)
             return q7_error_set(Q7_ERR_ARG, "%s: negative count in bin %lld", what,
                                 (long long)k);
+        if (counts[k] > Q7_HIST_MAX_TOTAL - total)
+            return q7_error_set(Q7_ERR_LIMIT, "%s: more than 2^53 values counted", what);
+        total += counts[k];
+    }
     return Q7_OK;
 }
 
@@ -354,7 +359,8 @@ static int64_t ceil_log2(int64_t x)
 
 /* multi_row_sum<acc, nrows = 4> over `size` rows of 4 elements of w lanes each (row r at
  * data + r * 4w); out receives 4 * w partial sums. */
-static void torch_multi_row_sum(const float * data, int64_t size, int w, float * out)
+static inline __attribute__((always_inline)) void
+torch_multi_row_sum(const float * data, int64_t size, int w, float * out)
 {
     float acc[TORCH_LEVELS][TORCH_ILP * TORCH_SUM_LANES];
     const int width = TORCH_ILP * w;
@@ -391,7 +397,8 @@ static void torch_multi_row_sum(const float * data, int64_t size, int w, float *
 }
 
 /* row_sum over `size` elements of w lanes each; out receives w lane sums. */
-static void torch_row_sum(const float * data, int64_t size, int w, float * out)
+static inline __attribute__((always_inline)) void
+torch_row_sum(const float * data, int64_t size, int w, float * out)
 {
     float part[TORCH_ILP * TORCH_SUM_LANES];
     const int64_t size_ilp = size / TORCH_ILP;

@@ -184,7 +184,9 @@ const float * q7_calib_max_amax(const struct q7_calib_max * c, int64_t * n)
 /* PyTorch 1.13 fills range tensors with cpu_serial_kernel_vec: pairs of 8-lane vectors while
  * 16 elements remain, the scalar lambda for the rest. A vector starting at idx0 holds
  * base + k * step (k = 0..7) with base computed once for idx0, so its elements round twice.
- * (Verified on the fixtures: every grown histogram's amax values lie on these edges.) */
+ * (Verified on the fixtures: every grown histogram's amax values lie on these edges.) Past
+ * 32768 elements PyTorch splits the fill over threads, restarting the vectors at each chunk;
+ * that depends on its thread count and is not modeled (histograms that large are rare). */
 enum { TORCH_VEC_LANES = 8 };
 
 static int64_t torch_vec_end(int64_t n)
@@ -193,7 +195,9 @@ static int64_t torch_vec_end(int64_t n)
 }
 
 /* torch.linspace(start, end, n) in float32: step = (end - start) / (n - 1); the first half
- * counts up from start, the second half down from end. */
+ * counts up from start, the second half down from end; vectors as above (PyTorch 1.13; 2.0
+ * dropped the vector path of linspace, pytorch/pytorch#89048, which changes some lanes by an
+ * ulp). */
 static float torch_linspace_at(float start, float end, int64_t n, int64_t idx)
 {
     if (n == 1)
@@ -358,11 +362,15 @@ void q7_hist_bin_abs(const float * x, int64_t n, const struct q7_hist_plan * pla
     int32_t pos[BLOCK];
     for (int64_t i0 = 0; i0 < n; i0 += BLOCK) {
         int m = (int)(n - i0 < BLOCK ? n - i0 : BLOCK);
-        /* stage 1 (vectorizable): the bin of each value, or -1 when it is skipped */
+        /* stage 1 (branch-free so that it vectorizes): the bin of each value, or -1 when it
+         * is skipped. v is clamped to [0, bins] before the conversion only to keep NaN and
+         * out-of-range values defined; in-range values already lie there. */
         for (int k = 0; k < m; k++) {
             float a = fabsf(x[i0 + k]);
-            int in = a >= lo && a <= hi; /* false for NaN */
-            float v = in ? (a - lo) * fbins / span : 0.0f;
+            int in = (a >= lo) & (a <= hi); /* false for NaN */
+            float v = (a - lo) * fbins / span;
+            v = v > 0.0f ? v : 0.0f;
+            v = v < fbins ? v : fbins;
             int32_t p = (int32_t)v;
             p = p == (int32_t)bins ? (int32_t)bins - 1 : p;
             pos[k] = in ? p : -1;
@@ -378,7 +386,8 @@ enum q7_status q7_calib_hist_add(struct q7_calib_hist * h, const struct q7_hist_
 {
     if (!h || !plan || !counts || plan->n_bins <= 0 || plan->n_bins > Q7_HIST_MAX_BINS ||
         plan->n_edges < 2 || plan->n_edges > (int64_t)Q7_HIST_MAX_BINS + 2 ||
-        plan->n_bins < h->n_bins)
+        plan->n_bins < h->n_bins || (plan->first != 0) != (h->n_bins == 0) ||
+        (!plan->first && !plan->grow && plan->n_bins != h->n_bins))
         return q7_error_set(Q7_ERR_ARG, "histogram add: bad plan");
     int64_t * nc = h->counts;
     float * ne = h->edges;
@@ -400,6 +409,20 @@ enum q7_status q7_calib_hist_add(struct q7_calib_hist * h, const struct q7_hist_
             q7_hist_edges_linspace(plan->edge_max, plan->n_edges, ne);
         else
             q7_hist_edges_arange(plan->width, plan->n_edges, ne);
+    }
+    int64_t total = 0;
+    for (int64_t k = 0; k < h->n_bins; k++)
+        total += h->counts[k];
+    for (int64_t k = 0; k < plan->n_bins; k++) {
+        if (counts[k] < 0 || counts[k] > Q7_HIST_MAX_TOTAL - total) {
+            if (nc != h->counts)
+                free(nc);
+            if (ne != h->edges)
+                free(ne);
+            return q7_error_set(counts[k] < 0 ? Q7_ERR_ARG : Q7_ERR_LIMIT,
+                                "histogram add: bad count or more than 2^53 values");
+        }
+        total += counts[k];
     }
     for (int64_t k = 0; k < plan->n_bins; k++)
         nc[k] += counts[k];
@@ -481,10 +504,15 @@ enum q7_status q7_calib_hist_set(struct q7_calib_hist * h, const int64_t * count
     if (n_edges < n_bins || n_edges > n_bins + 2 || n_edges < 2)
         return q7_error_set(Q7_ERR_FORMAT, "histogram: %lld edges for %lld bins",
                             (long long)n_edges, (long long)n_bins);
-    for (int64_t k = 0; k < n_bins; k++)
+    int64_t total = 0;
+    for (int64_t k = 0; k < n_bins; k++) {
         if (counts[k] < 0)
             return q7_error_set(Q7_ERR_FORMAT, "histogram: negative count in bin %lld",
                                 (long long)k);
+        if (counts[k] > Q7_HIST_MAX_TOTAL - total)
+            return q7_error_set(Q7_ERR_LIMIT, "histogram: more than 2^53 values counted");
+        total += counts[k];
+    }
     int64_t * nc = malloc((size_t)n_bins * sizeof *nc);
     float * ne = malloc((size_t)n_edges * sizeof *ne);
     if (!nc || !ne) {

@@ -60,6 +60,9 @@ const float * q7_calib_max_amax(const struct q7_calib_max * c, int64_t * n);
 /* Refuse to grow a histogram past this many bins (a first batch with a tiny max followed by a
  * huge one would otherwise ask for gigabytes): Q7_ERR_LIMIT. */
 #define Q7_HIST_MAX_BINS (1 << 24)
+/* At most 2^53 values counted in all (the amax methods sum counts in float64, exactly below
+ * that): Q7_ERR_LIMIT past it. */
+#define Q7_HIST_MAX_TOTAL ((int64_t)1 << 53)
 
 /* The histogram of |x| as HistogramCalibrator(torch_hist=True) builds it:
  *   first batch:  x_max = max|x|; hist = histc(|x|, bins, 0, x_max);
@@ -108,7 +111,8 @@ enum q7_status q7_calib_hist_plan(const struct q7_calib_hist * h, float batch_am
  * |x| == hi in the last bin, values outside [lo, hi] (and NaN) ignored. Adds into counts. */
 void q7_hist_bin_abs(const float * x, int64_t n, const struct q7_hist_plan * plan,
                      int64_t * counts);
-/* Applies a plan and adds that batch's counts (plan->n_bins values). */
+/* Applies a plan (made by q7_calib_hist_plan on this h, unchanged since) and adds that
+ * batch's counts (plan->n_bins values). Q7_ERR_ARG for a plan that does not fit h. */
 enum q7_status q7_calib_hist_add(struct q7_calib_hist * h, const struct q7_hist_plan * plan,
                                  const int64_t * counts);
 

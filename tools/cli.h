@@ -57,13 +57,13 @@ struct q7_eval_params cli_eval_params(const struct cli_eval_opts * o, enum q7_de
                                       const struct q7_coco_gt * gt);
 cJSON * cli_eval_json(const struct q7_eval_result * r);
 void cli_eval_speed(const struct q7_eval_result * r, const struct cli_eval_opts * o);
-struct q7_runner cli_runner_cpu(struct q7_exec * e, const struct q7_graph * g);
-
 /* The commands. */
 int cmd_info(int argc, char ** argv);
 int cmd_run(int argc, char ** argv);
 int cmd_bench(int argc, char ** argv);
 int cmd_export(int argc, char ** argv);
 int cmd_eval(int argc, char ** argv);
+int cmd_table(int argc, char ** argv);
+int cmd_calib(int argc, char ** argv);
 
 #endif

@@ -93,12 +93,17 @@ void cli_eval_speed(const struct q7_eval_result * r, const struct cli_eval_opts 
 int cmd_eval(int argc, char ** argv)
 {
     struct cli_eval_opts o = CLI_EVAL_OPTS_DEFAULT;
-    const char * json = NULL, * save_json = NULL;
+    const char * json = NULL, * save_json = NULL, * amax = NULL, * method = NULL;
+    const char * disable = NULL;
     int fused = 0, verbose = 0, help = 0;
     const struct cli_opt opts[] = {
         CLI_EVAL_OPTIONS(o),
         {"--fused", CLI_FLAG, &fused, "fuse Conv+BN, RepConv and IDetect first (model.fuse())"},
         {"--verbose", CLI_FLAG, &verbose, "per-class rows"},
+        {"--amax", CLI_STR, &amax, "fake-INT8: QDQ on the fused model with this amax table"},
+        {"--method", CLI_STR, &method, "the method to take from a per-method --amax file"},
+        {"--quant-disable", CLI_STR, &disable, "with --amax: keep quantizers matching this "
+                                               "regex in FP32"},
         {"--json", CLI_STR, &json, "write images, labels, P, R, mAP50, mAP50_95, coco_stats, "
                                    "speed_ms as JSON"},
         {"--save-json", CLI_STR, &save_json, "write detections in COCO results format"},
@@ -119,21 +124,37 @@ int cmd_eval(int argc, char ** argv)
     struct q7_dataset * ds = NULL;
     struct q7_coco_gt * gt = NULL;
     struct q7_eval_result r = {0};
+    struct q7_qdq * qdq = NULL;
+    struct q7_amax_table * table = NULL;
     enum q7_decoder dec = Q7_DECODER_AUTO;
     int rc = 1;
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
-    if (st || (st = q7_model_load(o.weights, NULL, &m)) || (fused && (st = q7_model_fuse(m))))
+    if (st || (st = q7_model_load(o.weights, NULL, &m)) ||
+        ((fused || amax) && (st = q7_model_fuse(m))))
         goto done;
+    if (amax) {
+        int missing = 0, n = 0;
+        if ((st = q7_amax_table_load(amax, method, &table)) ||
+            (st = q7_qdq_insert(m->graph, Q7_QDQ_SEED, &qdq)) ||
+            (st = q7_amax_table_apply(table, qdq->q, qdq->n, &missing)) ||
+            (disable && (st = q7_qdq_set_enabled(qdq, disable, 0, &n))))
+            goto done;
+        if (missing)
+            fprintf(stderr, "q7 eval: %d quantizers have no amax in %s and stay in FP32\n",
+                    missing, amax);
+        if (disable)
+            fprintf(stderr, "q7 eval: %d quantizers matching '%s' disabled\n", n, disable);
+    }
     if ((st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
     struct q7_exec_params xp = q7_exec_params_default();
     xp.threads = o.threads;
     if ((st = q7_exec_create(m->graph, &xp, &e)))
         goto done;
-    struct q7_runner net = cli_runner_cpu(e, m->graph);
+    struct q7_runner net = q7_runner_cpu(e, m->graph);
     struct q7_eval_params ep = cli_eval_params(&o, dec, gt);
     fprintf(stderr, "q7 eval: %s%s on %s, decoder %s, batch %d, img %d, conf %g, iou %g\n",
-            o.weights, fused ? " (fused)" : "", o.data, q7_decoder_name(dec), o.batch, o.img,
+            o.weights, amax ? " (fused, fake INT8)" : fused ? " (fused)" : "", o.data, q7_decoder_name(dec), o.batch, o.img,
             o.conf, o.iou);
     if ((st = q7_evaluate(&net, ds, &ep, &r)))
         goto done;
@@ -161,6 +182,10 @@ done:
     if (rc)
         cli_fail("eval", st);
     q7_eval_result_free(&r);
+    q7_exec_free(e);
+    e = NULL;
+    q7_qdq_free(qdq);
+    q7_amax_table_free(table);
     q7_coco_gt_free(gt);
     q7_dataset_free(ds);
     q7_exec_free(e);

@@ -5,6 +5,8 @@
 #
 #   tools/fuzz.sh [seconds per harness] [harness ...]     (default 60 s, every harness)
 #   FUZZ_JOBS=2 tools/fuzz.sh 600 pickle zip               (harnesses run 2 at a time)
+#   FUZZ_ARGS="-max_len=4096" tools/fuzz.sh 60 yaml         (more libFuzzer options)
+# Dictionaries: tests/fuzz/dict/<harness>.dict when present.
 #
 # Needs clang 14+ with its fuzzer runtime (Debian: clang, libclang-rt-14-dev). Output, all
 # under fuzz-out/ (gitignored):
@@ -67,12 +69,27 @@ run_one() {
     [ -f "tests/fuzz/dict/$h.dict" ] && dict=(-dict="tests/fuzz/dict/$h.dict")
     local seeds=()
     for d in tests/fuzz/corpus/$h tests/fuzz/regress/$h; do [ -d "$d" ] && seeds+=("$d"); done
+    # Fork mode (FUZZ_FORK=1, the default) keeps going after a finding and keeps every
+    # reproducer; FUZZ_FORK=0 stops at the first one.
+    local fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+    [ "${FUZZ_FORK:-1}" = 0 ] && fork=()
+    # the pickle harness explores opcodes: short inputs run 100x faster than the 90 KB seeds
+    # (fuzz_ckpt_graph keeps whole model pickles)
+    local extra=()
+    [ "$h" = pickle ] && extra=(-max_len=16384)
+    # shellcheck disable=SC2206
+    extra+=(${FUZZ_ARGS:-})
     # -timeout: one input over 10 s is a hang; -rss_limit_mb / -malloc_limit_mb: an input
     # that makes the reader allocate past 2 GiB at once is an unbounded-allocation finding.
     "$bd/fuzz/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 \
         -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz-out/$h/" \
-        "${dict[@]}" "fuzz-out/$h/corpus" "${seeds[@]}" >"fuzz-out/$h.log" 2>&1 || true
+        "${fork[@]}" "${dict[@]}" "${extra[@]}" "fuzz-out/$h/corpus" "${seeds[@]}" \
+        >"fuzz-out/$h.log" 2>&1 ||
+        true
 }
+
+# Harnesses that read through a file write it once per input: keep that in memory.
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 
 running=0
 for h in "${harnesses[@]}"; do
@@ -89,10 +106,13 @@ wait || true
 printf '\n%-12s %12s %8s %8s %8s  %s\n' harness executions exec/s cov ft findings
 for h in "${harnesses[@]}"; do
     log=fuzz-out/$h.log
+    # executions: the final stats, or in fork mode the last status line (#N: cov: ...)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\)[: ].*cov:.*/\1/p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+    [ -n "$rate" ] || rate=$(sed -n 's/.*exec\/s:* \([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
+    cov=$(sed -n 's/.*cov: \([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
+    ft=$(sed -n 's/.*ft: \([0-9][0-9]*\).*/\1/p' "$log" | tail -1)
     found=$(find "fuzz-out/$h" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
         -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | wc -l)
     printf '%-12s %12s %8s %8s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" \

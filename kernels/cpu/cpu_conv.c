@@ -2,37 +2,45 @@
  *
  * Default strategy ("packed"): a blocked GEMM per (image, group)
  *     Y[cout_g x P] = W[cout_g x K] * im2col(X)[K x P],  K = cin_g*kh*kw, P = out_h*out_w,
- * BLIS style, with the im2col fused into the packing of B, so no full im2col matrix is ever
- * built:
- *   - W is packed once per call into MR-row slivers (shared by all threads);
- *   - each task takes one tile of NC output pixels of one image and group (plus a range of
- *     output channels when there are fewer tiles than threads), packs its K x NC block of
- *     im2col(X) KC rows at a time into its own slot of the workspace (fake-quantizing as it
- *     reads), and runs the ISA's MR x NR micro-kernel over it, writing straight into y
- *     (row stride P, so a channel slice of a bigger tensor works as is);
+ * with the im2col fused into the packing of B, so no full im2col matrix is ever built:
+ *   - each task takes one tile of ~NC output pixels of one image and group (plus a range
+ *     of output channels when there are fewer tiles than threads), packs its KC x NC block
+ *     of im2col(X) at a time into its own slot of the workspace (fake-quantizing as it
+ *     reads; 1x1 stride-1 convs without fake-quant read the input in place instead), and
+ *     runs the ISA's MR x NR micro-kernel over it, writing straight into y (row stride P,
+ *     so a channel slice of a bigger tensor works as is);
+ *   - W is read in place: the micro-kernel broadcasts from MR weight rows (row stride K),
+ *     so nothing is repacked per call;
  *   - after the last KC block the epilogue (bias + activation) runs over each MR x NC strip
  *     while it is still in L1.
- * Sizes: a KC x MR sliver of W (8 KiB) stays in L1, the KC x NC block of B (<= 192 KiB) in
- * L2.
+ * Sizes: MR rows x KC of W (8 KiB) stay in L1, the KC x NC block of B (~256 KiB) in L2.
+ * The workspace is one B block per thread slot (Q7_CPU_MAX_THREADS slots at most, never
+ * more than there are tasks), so its size does not depend on the thread count; slots of
+ * threads that do not exist are never touched.
  *
  * Other strategy ("blas", cpu_conv_blas.c): im2col tiles + OpenBLAS sgemm + epilogue. It is
  * the automatic choice when OpenBLAS is built in and the CPU lacks AVX-512, where OpenBLAS'
  * AVX2 kernels are as good as ours; with AVX-512 ours are about twice as fast as the
  * OpenBLAS 0.3.21 build Debian ships (which picks its AVX2 kernels on AMD Zen 4/5).
  *
- * Accuracy: FP32 accumulation in k order within a KC block, blocks added in order; the
- * activation's exp is a vector polynomial within ~2 ulp of expf on x86 (exactly the
- * reference's on the generic ISA). Input fake-quant is bit-exact with the reference.
+ * Accuracy: FP32 accumulation in k order (one FMA chain per output, KC blocks added in
+ * order); the activation's exp is a vector polynomial within ~2 ulp of expf on x86 (exactly
+ * the reference's on the generic ISA). Input fake-quant is bit-exact with the reference.
  * x and y must not overlap. */
 #include "kernels/cpu/cpu_impl.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
-#include <stdlib.h>
-static int64_t envi(const char*n,int64_t d){const char*v=getenv(n);return v?atoll(v):d;}
-#define CONV_KC_MAX envi("KC",256)
-#define CONV_NC_TARGET envi("NC",192)
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define CONV_KC_MAX 256    /* rows of a packed B block (depth of one GEMM pass) */
+#define CONV_NC_TARGET 256 /* output pixels per tile */
+#define CONV_B_PAD 16      /* floats after each packed B row: no power-of-two row stride */
+#define CONV_MAX_SIDE ((int64_t)1 << 24) /* larger images are refused (sizes stay in int64) */
 
 /* Blocking of one convolution for one micro-kernel shape. Everything the workspace size
  * depends on, so q7_cpu_conv2d_workspace and q7_cpu_conv2d agree. */
@@ -42,8 +50,8 @@ struct conv_geom {
     int64_t mblocks;     /* MR blocks per group */
     int64_t kc;          /* rows per packed B block (last may be shorter) */
     int64_t nc;          /* pixels per tile, a multiple of nr */
+    int64_t ldb;         /* row stride of a packed B block: nc + CONV_B_PAD */
     int64_t tiles;       /* tiles per image */
-    int64_t a_floats;    /* packed W, all groups, rounded up to Q7_CPU_ALIGN */
     int64_t slot_floats; /* one thread's packed B block */
     int64_t slots;
     size_t bytes; /* workspace bytes, alignment slack included */
@@ -59,19 +67,19 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-/* Returns 0 when the sizes overflow (workspace: SIZE_MAX, so its allocation fails). */
+/* Returns 0 when the sizes overflow. */
 static int conv_geom_init(const struct q7_view * x, const struct q7_conv_params * p,
                           const struct q7_view * y, const struct q7_cpu_ops * ops,
                           struct conv_geom * g)
 {
     memset(g, 0, sizeof *g);
     if (p->groups <= 0 || p->kh <= 0 || p->kw <= 0 || y->n <= 0 || y->c <= 0 || y->h <= 0 ||
-        y->w <= 0 || x->c <= 0)
+        y->w <= 0 || p->in_ch < p->groups || p->out_ch < p->groups)
         return 0;
     g->batch = y->n;
     g->groups = p->groups;
-    g->cin_g = x->c / p->groups;
-    g->cout_g = y->c / p->groups;
+    g->cin_g = (int64_t)p->in_ch / p->groups;
+    g->cout_g = (int64_t)p->out_ch / p->groups;
     g->K = g->cin_g * p->kh * p->kw;
     g->P = y->h * y->w;
     g->mr = ops->mr;
@@ -83,22 +91,16 @@ static int conv_geom_init(const struct q7_view * x, const struct q7_conv_params 
     g->nc = ceil_div(ceil_div(g->P, tiles), g->nr) * g->nr;
     g->tiles = ceil_div(g->P, g->nc);
 
-    size_t a, all, slots_total, bytes;
-    const size_t align_floats = Q7_CPU_ALIGN / sizeof(float);
-    if (!q7_size_mul((size_t)(g->groups * g->mblocks * g->mr), (size_t)g->K, &a) ||
-        !q7_size_add(a, align_floats - 1, &a))
-        return 0;
-    a = a / align_floats * align_floats;
-    g->a_floats = (int64_t)a;
-    g->slot_floats = g->kc * g->nc;
-    size_t max_tasks;
-    if (!q7_size_mul((size_t)(g->batch * g->groups), (size_t)g->tiles, &max_tasks) ||
+    g->ldb = g->nc + CONV_B_PAD;
+    g->slot_floats = g->kc * g->ldb;
+    size_t max_tasks, bytes;
+    if (!q7_size_mul((size_t)g->batch, (size_t)g->groups, &max_tasks) ||
+        !q7_size_mul(max_tasks, (size_t)g->tiles, &max_tasks) ||
         !q7_size_mul(max_tasks, (size_t)g->mblocks, &max_tasks))
         return 0;
     g->slots = max_tasks < Q7_CPU_MAX_THREADS ? (int64_t)max_tasks : Q7_CPU_MAX_THREADS;
-    if (!q7_size_mul((size_t)g->slot_floats, (size_t)g->slots, &slots_total) ||
-        !q7_size_add(a, slots_total, &all) || !q7_size_mul(all, sizeof(float), &bytes) ||
-        !q7_size_add(bytes, Q7_CPU_ALIGN, &bytes))
+    if (!q7_size_mul((size_t)g->slot_floats, (size_t)g->slots, &bytes) ||
+        !q7_size_mul(bytes, sizeof(float), &bytes) || !q7_size_add(bytes, Q7_CPU_ALIGN, &bytes))
         return 0;
     g->bytes = bytes;
     return 1;
@@ -148,32 +150,40 @@ static void fake_quant_run(float * d, int64_t n, float scale)
     }
 }
 
-void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p,
-                       int64_t out_w, float in_scale, int64_t n, int64_t g, int64_t k,
-                       int64_t p_begin, int64_t p_end, float * dst)
+/* Number of t >= 0 with v + t*s < 0, i.e. ceil(-v / s) for v < 0 (s > 0), without a
+ * division for the common strides. */
+static inline int64_t steps_below(int64_t v, int64_t s)
 {
-    const int64_t taps = (int64_t)p->kh * p->kw;
-    const int64_t ci = k / taps, r = k % taps;
-    const int64_t ky = r / p->kw, kx = r % p->kw;
-    const int64_t cin_g = x->c / p->groups;
-    const int64_t H = x->h, W = x->w;
+    if (v >= 0)
+        return 0;
+    if (s == 1)
+        return -v;
+    if (s == 2)
+        return (-v + 1) >> 1;
+    return ceil_div(-v, s);
+}
+
+/* Writes `len` consecutive pixels of one im2col row, starting at output pixel (oy, ox):
+ * the values plane[iy][ix] with iy = oy*sh - ph + ky*dh, ix = ox*sw - pw + kx*dw, zero
+ * outside the plane, fake-quantized when in_scale != 0. */
+static void im2col_span(const float * plane, const struct q7_conv_params * p, int64_t H,
+                        int64_t W, int64_t out_w, int64_t ky, int64_t kx, int64_t oy,
+                        int64_t ox, int64_t len, float in_scale, float * d)
+{
     const int64_t sw = p->stride_w;
-    const float * plane = x->data + n * x->batch_stride + (g * cin_g + ci) * H * W;
-    int64_t oy = p_begin / out_w, ox = p_begin % out_w;
-    float * d = dst;
-    for (int64_t pp = p_begin; pp < p_end;) {
-        const int64_t run = min64(out_w - ox, p_end - pp);
-        const int64_t iy = oy * p->stride_h - p->pad_h + ky * p->dil_h;
+    const int64_t dy = ky * p->dil_h - p->pad_h;
+    const int64_t dx = kx * p->dil_w - p->pad_w;
+    while (len > 0) {
+        const int64_t run = min64(out_w - ox, len);
+        const int64_t iy = oy * p->stride_h + dy;
         if (iy < 0 || iy >= H) {
             memset(d, 0, (size_t)run * sizeof(float));
         } else {
             const float * row = plane + iy * W;
-            const int64_t ix0 = ox * sw - p->pad_w + kx * p->dil_w;
+            const int64_t ix0 = ox * sw + dx;
             /* t in [t_lo, t_hi) reads inside the row: 0 <= ix0 + t*sw < W */
-            int64_t t_lo = ix0 < 0 ? ceil_div(-ix0, sw) : 0;
-            int64_t t_hi = ix0 < W ? ceil_div(W - ix0, sw) : 0;
-            t_lo = min64(t_lo, run);
-            t_hi = min64(t_hi, run);
+            int64_t t_lo = min64(steps_below(ix0, sw), run);
+            int64_t t_hi = min64(steps_below(ix0 - W, sw), run);
             if (t_hi < t_lo)
                 t_hi = t_lo;
             memset(d, 0, (size_t)t_lo * sizeof(float));
@@ -181,7 +191,18 @@ void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p
                 memcpy(d + t_lo, row + ix0 + t_lo, (size_t)(t_hi - t_lo) * sizeof(float));
             } else {
                 const float * src = row + ix0;
-                for (int64_t t = t_lo; t < t_hi; t++)
+                int64_t t = t_lo;
+#if defined(__SSE2__)
+                /* stride 2: the even elements of 8 consecutive floats, while all 8 are
+                 * inside the row */
+                if (sw == 2)
+                    for (; t + 4 <= t_hi && ix0 + 2 * t + 8 <= W; t += 4) {
+                        const __m128 a = _mm_loadu_ps(src + 2 * t);
+                        const __m128 b = _mm_loadu_ps(src + 2 * t + 4);
+                        _mm_storeu_ps(d + t, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
+                    }
+#endif
+                for (; t < t_hi; t++)
                     d[t] = src[t * sw];
             }
             memset(d + t_hi, 0, (size_t)(run - t_hi) * sizeof(float));
@@ -189,10 +210,23 @@ void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p
                 fake_quant_run(d + t_lo, t_hi - t_lo, in_scale);
         }
         d += run;
-        pp += run;
+        len -= run;
         ox = 0;
         oy++;
     }
+}
+
+void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p,
+                       int64_t out_w, float in_scale, int64_t n, int64_t g, int64_t k,
+                       int64_t p_begin, int64_t p_end, float * dst)
+{
+    const int64_t taps = (int64_t)p->kh * p->kw;
+    const int64_t ci = k / taps, r = k % taps;
+    const int64_t cin_g = (int64_t)p->in_ch / p->groups;
+    const float * plane = x->data + n * x->batch_stride + (g * cin_g + ci) * x->h * x->w;
+    if (p_end > p_begin)
+        im2col_span(plane, p, x->h, x->w, out_w, r / p->kw, r % p->kw, p_begin / out_w,
+                    p_begin % out_w, p_end - p_begin, in_scale, dst);
 }
 
 /* ---- the packed strategy ---- */
@@ -205,66 +239,67 @@ struct packed_job {
     const float * bias;
     float in_scale;
     int need_epilogue;
+    int direct_b; /* 1x1, stride 1, no padding, no fake-quant: B is the input itself */
     const struct q7_cpu_ops * ops;
     struct conv_geom g;
-    float * a_packed;
     float * slots;
     int64_t msplit; /* output-channel ranges per tile */
 };
 
-/* Task: W rows of block (group, mblock) -> kc-major MR slivers, zero rows past cout_g. */
-static void pack_a_task(void * ctx, int64_t t, int thread)
+/* Packs im2col rows [k0, k0 + kc) x pixels [p0, p0 + pn) as a row-major block (row stride
+ * ldb), zeroing the columns up to the next multiple of NR. One im2col_span call per row: the
+ * input is read in long runs. */
+static void pack_b(const struct packed_job * job, int64_t n, int64_t grp, int64_t k0,
+                   int64_t kc, int64_t p0, int64_t pn, float * dst, int64_t ldb)
 {
-    const struct packed_job * job = ctx;
     const struct conv_geom * g = &job->g;
-    const int64_t grp = t / g->mblocks, mb = t % g->mblocks;
-    float * dst = job->a_packed + t * g->K * g->mr;
-    for (int64_t i = 0; i < g->mr; i++) {
-        const int64_t row = mb * g->mr + i;
-        if (row >= g->cout_g) {
-            for (int64_t k = 0; k < g->K; k++)
-                dst[k * g->mr + i] = 0.0f;
-            continue;
+    const struct q7_conv_params * p = job->p;
+    const struct q7_view * x = job->x;
+    const int64_t out_w = job->y->w;
+    const int64_t pad = ceil_div(pn, g->nr) * g->nr - pn;
+    const int64_t hw = x->h * x->w;
+    const float * planes = x->data + n * x->batch_stride + grp * g->cin_g * hw;
+    const int64_t oy = p0 / out_w, ox = p0 % out_w;
+    int64_t ci = k0 / (p->kh * p->kw), r = k0 % (p->kh * p->kw);
+    int64_t ky = r / p->kw, kx = r % p->kw;
+    /* Input rows this tile reads, for prefetching the next channel's while packing one. */
+    const int64_t oy_last = (p0 + pn - 1) / out_w;
+    int64_t row0 = oy * p->stride_h - p->pad_h;
+    int64_t row1 = oy_last * p->stride_h - p->pad_h + (p->kh - 1) * p->dil_h + 1;
+    row0 = row0 < 0 ? 0 : row0;
+    row1 = row1 > x->h ? x->h : row1;
+    for (int64_t kk = 0; kk < kc; kk++, dst += ldb) {
+        if (kx == 0 && ky == 0 && ci + 1 < g->cin_g && row1 > row0) {
+            const char * next = (const char *)(planes + (ci + 1) * hw + row0 * x->w);
+            const int64_t bytes = (row1 - row0) * x->w * (int64_t)sizeof(float);
+            for (int64_t off = 0; off < bytes; off += 64)
+                __builtin_prefetch(next + off);
         }
-        const float * src = job->weight + (grp * g->cout_g + row) * g->K;
-        for (int64_t k = 0; k < g->K; k++)
-            dst[k * g->mr + i] = src[k];
+        im2col_span(planes + ci * hw, p, x->h, x->w, out_w, ky, kx, oy, ox, pn, job->in_scale,
+                    dst);
+        if (pad)
+            memset(dst + pn, 0, (size_t)pad * sizeof(float));
+        if (++kx == p->kw) {
+            kx = 0;
+            if (++ky == p->kh) {
+                ky = 0;
+                ci++;
+            }
+        }
     }
-    (void)thread;
 }
 
-/* Packs im2col rows [k0, k0 + kc) x pixels [p0, p0 + pn) into NR-wide slivers, each kc x NR,
- * zero-padding the last sliver's columns. */
-static void pack_b(const struct packed_job * job, int64_t n, int64_t grp, int64_t k0,
-                   int64_t kc, int64_t p0, int64_t pn, float * dst)
+/* Direct B: copies the partial last sliver [pa, pa + len) of input rows [k0, k0 + kc) into a
+ * kc x NR block, zero-padded. */
+static void pack_b_tail(const struct packed_job * job, int64_t n, int64_t grp, int64_t k0,
+                        int64_t kc, int64_t pa, int64_t len, float * dst)
 {
     const struct conv_geom * g = &job->g;
-    const int64_t nr = g->nr;
-    const int64_t slivers = ceil_div(pn, nr);
-    const struct q7_conv_params * p = job->p;
-    const int plain = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
-                      p->pad_h == 0 && p->pad_w == 0 && job->in_scale == 0.0f;
-    for (int64_t s = 0; s < slivers; s++) {
-        const int64_t pa = p0 + s * nr;
-        const int64_t len = min64(nr, p0 + pn - pa);
-        float * d = dst + s * kc * nr;
-        if (plain) {
-            /* 1x1 stride 1: im2col row k is input channel k itself */
-            const float * src = job->x->data + n * job->x->batch_stride +
-                                (grp * g->cin_g + k0) * g->P + pa;
-            for (int64_t kk = 0; kk < kc; kk++, src += g->P, d += nr) {
-                memcpy(d, src, (size_t)len * sizeof(float));
-                if (len < nr)
-                    memset(d + len, 0, (size_t)(nr - len) * sizeof(float));
-            }
-            continue;
-        }
-        for (int64_t kk = 0; kk < kc; kk++, d += nr) {
-            q7_cpu_im2col_row(job->x, p, job->y->w, job->in_scale, n, grp, k0 + kk, pa,
-                              pa + len, d);
-            if (len < nr)
-                memset(d + len, 0, (size_t)(nr - len) * sizeof(float));
-        }
+    const float * src = job->x->data + n * job->x->batch_stride + (grp * g->cin_g + k0) * g->P +
+                        pa;
+    for (int64_t kk = 0; kk < kc; kk++, src += g->P, dst += g->nr) {
+        memcpy(dst, src, (size_t)len * sizeof(float));
+        memset(dst + len, 0, (size_t)(g->nr - len) * sizeof(float));
     }
 }
 
@@ -288,18 +323,37 @@ static void packed_task(void * ctx, int64_t t, int thread)
     float * bp = job->slots + (int64_t)thread * g->slot_floats;
     float * ybase = job->y->data + n * job->y->batch_stride + grp * g->cout_g * P + p0;
     const q7_cpu_gemm_fn gemm = job->ops->gemm;
+    /* Direct B: full slivers are read from the input in place (row stride = its H*W, which
+     * equals P here); only a partial last sliver is copied, zero-padded. */
+    const int64_t full = job->direct_b ? pn / g->nr : 0;
+    const float * xin = job->x->data + n * job->x->batch_stride + grp * g->cin_g * P + p0;
 
     for (int64_t k0 = 0; k0 < g->K; k0 += g->kc) {
         const int64_t kc = min64(g->kc, g->K - k0);
-        pack_b(job, n, grp, k0, kc, p0, pn, bp);
+        const float * b;
+        int64_t ldb;
+        if (job->direct_b) {
+            if (full < slivers)
+                pack_b_tail(job, n, grp, k0, kc, p0 + full * g->nr, pn - full * g->nr, bp);
+            b = xin + k0 * P;
+            ldb = P;
+        } else {
+            pack_b(job, n, grp, k0, kc, p0, pn, bp, g->ldb);
+            b = bp;
+            ldb = g->ldb;
+        }
         const int last = k0 + kc == g->K;
         for (int64_t mb = mb0; mb < mb1; mb++) {
-            const float * a = job->a_packed + ((grp * g->mblocks + mb) * g->K + k0) * g->mr;
+            const float * a = job->weight + (grp * g->cout_g + mb * g->mr) * g->K + k0;
             const int mr = (int)min64(g->mr, g->cout_g - mb * g->mr);
             float * c = ybase + mb * g->mr * P;
-            for (int64_t s = 0; s < slivers; s++)
-                gemm(kc, a, bp + s * kc * g->nr, c + s * g->nr, P, mr,
-                     (int)min64(g->nr, pn - s * g->nr), k0 > 0);
+            for (int64_t s = 0; s < slivers; s++) {
+                const int nr = (int)min64(g->nr, pn - s * g->nr);
+                if (s < full || !job->direct_b)
+                    gemm(kc, a, g->K, b + s * g->nr, ldb, c + s * g->nr, P, mr, nr, k0 > 0);
+                else
+                    gemm(kc, a, g->K, bp, g->nr, c + s * g->nr, P, mr, nr, k0 > 0);
+            }
             if (last && job->need_epilogue) {
                 const int64_t co = grp * g->cout_g + mb * g->mr;
                 for (int i = 0; i < mr; i++)
@@ -322,15 +376,15 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
         .bias = bias,
         .in_scale = in_scale,
         .need_epilogue = bias != NULL || p->act.kind != Q7_ACT_IDENTITY,
+        .direct_b = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                    p->pad_h == 0 && p->pad_w == 0 && in_scale == 0.0f,
         .ops = q7_cpu_ops_get(),
     };
     if (!conv_geom_init(x, p, y, job.ops, &job.g))
         return;
     const struct conv_geom * g = &job.g;
-    job.a_packed = q7_cpu_align_ptr(workspace);
-    job.slots = job.a_packed + g->a_floats;
+    job.slots = q7_cpu_align_ptr(workspace);
 
-    q7_cpu_parallel(g->groups * g->mblocks, pack_a_task, &job);
 
     /* Enough tasks for every thread: split output channels when tiles are few. Each split
      * packs the tile's B again, so keep at least two MR blocks per split. */
@@ -348,18 +402,35 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
 
 /* ---- public entry points ---- */
 
+/* Parameters every strategy relies on (graph shape inference guarantees them; a bad call
+ * does nothing rather than read out of bounds). */
+static int conv_params_ok(const struct q7_view * x, const struct q7_conv_params * p,
+                          const struct q7_view * y)
+{
+    return p->groups > 0 && p->in_ch > 0 && p->out_ch > 0 && p->in_ch % p->groups == 0 &&
+           p->out_ch % p->groups == 0 && x->c == p->in_ch && y->c == p->out_ch &&
+           x->n == y->n && p->kh > 0 && p->kw > 0 && p->stride_h > 0 && p->stride_w > 0 &&
+           p->dil_h > 0 && p->dil_w > 0 && p->pad_h >= 0 && p->pad_w >= 0 && x->h > 0 &&
+           x->w > 0 && x->h <= CONV_MAX_SIDE && x->w <= CONV_MAX_SIDE &&
+           y->h <= CONV_MAX_SIDE && y->w <= CONV_MAX_SIDE &&
+           p->kh <= CONV_MAX_SIDE && p->kw <= CONV_MAX_SIDE &&
+           (int64_t)p->kh * p->kw <= INT32_MAX / (p->in_ch / p->groups);
+}
+
+/* 0 also when the call cannot run (invalid parameters, sizes that overflow): q7_cpu_conv2d
+ * then returns without touching anything. */
 size_t q7_cpu_conv2d_workspace(const struct q7_view * x, const struct q7_conv_params * p,
                                const struct q7_view * y)
 {
+    if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0 || !conv_params_ok(x, p, y))
+        return 0;
 #ifdef Q7_HAVE_OPENBLAS
     if (q7_cpu_conv_path_get() == Q7_CPU_CONV_BLAS)
         return q7_cpu_conv2d_blas_workspace(x, p, y);
 #endif
     struct conv_geom g;
-    if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0)
-        return 0;
     if (!conv_geom_init(x, p, y, q7_cpu_ops_get(), &g))
-        return SIZE_MAX;
+        return 0;
     return g.bytes;
 }
 
@@ -367,7 +438,7 @@ void q7_cpu_conv2d(const struct q7_view * x, const float * weight, const float *
                    const struct q7_conv_params * p, const struct q7_conv_extra * extra,
                    const struct q7_view * y, void * workspace)
 {
-    if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0)
+    if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0 || !conv_params_ok(x, p, y))
         return;
     const float in_scale = extra ? extra->in_scale : 0.0f;
 #ifdef Q7_HAVE_OPENBLAS

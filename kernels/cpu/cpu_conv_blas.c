@@ -44,8 +44,8 @@ static void blas_geom_init(const struct q7_view * x, const struct q7_conv_params
 {
     g->batch = y->n;
     g->groups = p->groups;
-    g->cin_g = x->c / p->groups;
-    g->cout_g = y->c / p->groups;
+    g->cin_g = (int64_t)p->in_ch / p->groups;
+    g->cout_g = (int64_t)p->out_ch / p->groups;
     g->K = g->cin_g * p->kh * p->kw;
     g->P = y->h * y->w;
     int64_t cols = Q7_CONV_BLAS_BUDGET / (int64_t)sizeof(float) / g->K;
@@ -65,21 +65,18 @@ static int blas_fits(const struct blas_geom * g)
     return g->K <= INT_MAX && g->P <= INT_MAX && g->cout_g <= INT_MAX;
 }
 
+/* 0 when the sizes overflow or exceed OpenBLAS' int arguments (the conv then does nothing). */
 size_t q7_cpu_conv2d_blas_workspace(const struct q7_view * x, const struct q7_conv_params * p,
                                     const struct q7_view * y)
 {
-    if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0)
-        return 0;
-    if (p->groups <= 0 || x->c <= 0 || p->kh <= 0 || p->kw <= 0)
-        return SIZE_MAX;
     struct blas_geom g;
     blas_geom_init(x, p, y, &g);
     size_t bytes;
     /* Worst case: the input fake-quant is not known here, so even 1x1 convs get room for a
      * (quantized) copy of their input. */
-    if (!q7_size_mul((size_t)g.chunk_units, (size_t)g.unit_floats, &bytes) ||
+    if (!blas_fits(&g) || !q7_size_mul((size_t)g.chunk_units, (size_t)g.unit_floats, &bytes) ||
         !q7_size_mul(bytes, sizeof(float), &bytes) || !q7_size_add(bytes, Q7_CPU_ALIGN, &bytes))
-        return SIZE_MAX;
+        return 0;
     return bytes;
 }
 
@@ -180,10 +177,10 @@ void q7_cpu_conv2d_blas(const struct q7_view * x, const float * weight, const fl
         .ops = q7_cpu_ops_get(),
         .cols = q7_cpu_align_ptr(workspace),
     };
+    if (q7_cpu_conv2d_blas_workspace(x, p, y) == 0)
+        return;
     blas_geom_init(x, p, y, &job.g);
     const struct blas_geom * g = &job.g;
-    if (!blas_fits(g))
-        return;
     job.direct = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                  p->pad_h == 0 && p->pad_w == 0 && job.in_scale == 0.0f;
     job.kparts = ceil_div(g->K, BLAS_IM2COL_ROWS);
@@ -193,14 +190,16 @@ void q7_cpu_conv2d_blas(const struct q7_view * x, const float * weight, const fl
         const int64_t cu = min64(g->chunk_units, g->units - job.u0);
         if (!job.direct)
             q7_cpu_parallel(cu * job.kparts, im2col_task, &job);
-        /* About 3 GEMM blocks per thread, none smaller than BLAS_MIN_ROWS x BLAS_MIN_COLS. */
+        /* About 3 GEMM blocks per thread, none smaller than BLAS_MIN_ROWS x BLAS_MIN_COLS.
+         * Split pixels first: every block packs its own copy of its B columns and of its A
+         * rows, and B (K x pixels) is usually the bigger one. */
         const int64_t need = ceil_div(3 * threads, cu);
-        job.ms = min64(need, g->cout_g / BLAS_MIN_ROWS);
-        if (job.ms < 1)
-            job.ms = 1;
-        job.ns = min64(ceil_div(need, job.ms), g->nc / BLAS_MIN_COLS);
+        job.ns = min64(need, g->nc / BLAS_MIN_COLS);
         if (job.ns < 1)
             job.ns = 1;
+        job.ms = min64(ceil_div(need, job.ns), g->cout_g / BLAS_MIN_ROWS);
+        if (job.ms < 1)
+            job.ms = 1;
         q7_cpu_parallel(cu * job.ms * job.ns, gemm_task, &job);
     }
 }

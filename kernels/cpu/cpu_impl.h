@@ -42,11 +42,13 @@ enum q7_cpu_isa {
 
 /* GEMM micro-kernel: C[mr x nr] (+)= A_panel * B_panel over kc steps.
  * a: packed A, kc groups of MR floats (rows of one MR block, zero-padded);
- * b: packed B, kc groups of NR floats (NR columns, zero-padded);
+ * b: kc rows of NR floats, row k at b + k*ldb (ldb = NR for a packed, zero-padded sliver;
+ *    the input's own row stride when B is read in place): all NR columns are read;
  * c: row-major, row stride ldc; only the top-left mr x nr block is written (mr <= MR,
- * nr <= NR); accumulate = 0 stores A*B, 1 adds it to what c holds. */
-typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, const float * b, float * c,
-                               int64_t ldc, int mr, int nr, int accumulate);
+ *    nr <= NR); accumulate = 0 stores A*B, 1 adds it to what c holds. */
+typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, int64_t lda, const float * b,
+                               int64_t ldb, float * c, int64_t ldc, int mr, int nr,
+                               int accumulate);
 
 /* dst[i] = act(src[i] + *bias) (no add when bias is NULL) for i < n; dst may equal src. */
 typedef void (*q7_cpu_act_row_fn)(float * dst, const float * src, int64_t n, const float * bias,

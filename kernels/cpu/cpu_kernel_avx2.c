@@ -10,9 +10,14 @@
 #define AVX2_MR 6
 #define AVX2_NR 16
 
-Q7_TARGET_AVX2 static void gemm_avx2(int64_t kc, const float * a, const float * b, float * c,
-                                     int64_t ldc, int mr, int nr, int accumulate)
+Q7_TARGET_AVX2 static void gemm_avx2(int64_t kc, const float * a, int64_t lda,
+                                     const float * b, int64_t ldb, float * c, int64_t ldc,
+                                     int mr, int nr, int accumulate)
 {
+    const float * ar[AVX2_MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < AVX2_MR; i++)
+        ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
     __m256 acc[AVX2_MR][2];
 #pragma GCC unroll 6
     for (int i = 0; i < AVX2_MR; i++) {
@@ -24,12 +29,11 @@ Q7_TARGET_AVX2 static void gemm_avx2(int64_t kc, const float * a, const float * 
         const __m256 b1 = _mm256_loadu_ps(b + 8);
 #pragma GCC unroll 6
         for (int i = 0; i < AVX2_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
+            const __m256 ai = _mm256_broadcast_ss(ar[i] + k);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += AVX2_MR;
-        b += AVX2_NR;
+        b += ldb;
     }
     if (mr == AVX2_MR && nr == AVX2_NR) {
 #pragma GCC unroll 6

@@ -17,10 +17,14 @@ Q7_TARGET_AVX512 static inline __mmask16 tail_mask(int n)
     return (__mmask16)((1u << n) - 1u);
 }
 
-Q7_TARGET_AVX512 static void gemm_avx512(int64_t kc, const float * a, const float * b,
-                                         float * c, int64_t ldc, int mr, int nr,
-                                         int accumulate)
+Q7_TARGET_AVX512 static void gemm_avx512(int64_t kc, const float * a, int64_t lda,
+                                         const float * b, int64_t ldb, float * c, int64_t ldc,
+                                         int mr, int nr, int accumulate)
 {
+    const float * ar[AVX512_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < AVX512_MR; i++)
+        ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
     __m512 acc[AVX512_MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < AVX512_MR; i++) {
@@ -34,13 +38,12 @@ Q7_TARGET_AVX512 static void gemm_avx512(int64_t kc, const float * a, const floa
         const __m512 b2 = _mm512_loadu_ps(b + 32);
 #pragma GCC unroll 8
         for (int i = 0; i < AVX512_MR; i++) {
-            const __m512 ai = _mm512_set1_ps(a[i]);
+            const __m512 ai = _mm512_set1_ps(ar[i][k]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
             acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
         }
-        a += AVX512_MR;
-        b += AVX512_NR;
+        b += ldb;
     }
     const __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr - 16), m2 = tail_mask(nr - 32);
     /* Constant indices after unrolling keep acc in registers. */

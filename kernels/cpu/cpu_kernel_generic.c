@@ -7,18 +7,20 @@
 #define GEN_MR 4
 #define GEN_NR 16
 
-static void gemm_generic(int64_t kc, const float * a, const float * b, float * c, int64_t ldc,
-                         int mr, int nr, int accumulate)
+static void gemm_generic(int64_t kc, const float * a, int64_t lda, const float * b,
+                         int64_t ldb, float * c, int64_t ldc, int mr, int nr, int accumulate)
 {
+    const float * ar[GEN_MR];
+    for (int i = 0; i < GEN_MR; i++)
+        ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
     float acc[GEN_MR][GEN_NR] = {{0}};
     for (int64_t k = 0; k < kc; k++) {
         for (int i = 0; i < GEN_MR; i++) {
-            const float ai = a[i];
+            const float ai = ar[i][k];
             for (int j = 0; j < GEN_NR; j++)
                 acc[i][j] += ai * b[j];
         }
-        a += GEN_MR;
-        b += GEN_NR;
+        b += ldb;
     }
     for (int i = 0; i < mr; i++) {
         float * ci = c + i * ldc;

@@ -97,10 +97,30 @@ static void * worker_main(void * arg)
     return NULL;
 }
 
+/* A forked child has none of the parent's workers: start from scratch there. */
+static void reset_after_fork(void)
+{
+    pthread_mutex_init(&g_pool.lock, NULL);
+    pthread_cond_init(&g_pool.wake, NULL);
+    pthread_cond_init(&g_pool.done, NULL);
+    pthread_mutex_init(&g_region, NULL);
+    g_pool.n_workers = 0;
+    g_pool.pending = 0;
+    tls_in_region = 0;
+}
+
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, reset_after_fork);
+}
+
 /* Starts workers up to n_threads - 1; on failure runs with the ones it has. Called with
  * pl->lock held. */
 static void grow_workers(struct pool * pl)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (pl->n_workers < pl->n_threads - 1)
+        pthread_once(&once, register_fork_handler);
     while (pl->n_workers < pl->n_threads - 1) {
         pthread_t tid;
         pthread_attr_t attr;

@@ -1,0 +1,125 @@
+/* Device-side helpers shared by the CUDA kernels (C++ only; included by the .cu files).
+ *
+ * Every kernel here is written the simple way first: one thread per output element, a
+ * grid-stride loop over 64-bit linear indices, FP32 arithmetic whatever the storage type.
+ * The arithmetic that the reference specifies exactly (batchnorm, fake-quant, histogram bins,
+ * the detect decode) uses the _rn intrinsics, which the compiler never contracts into fused
+ * multiply-adds, so the device computes the same float operations as kernels/ref (the build
+ * also passes -fmad=false). */
+#ifndef Q7_CUDA_COMMON_CUH
+#define Q7_CUDA_COMMON_CUH
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_view.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+namespace q7c {
+
+constexpr int THREADS = 256;            /* threads per block of the element-wise kernels */
+constexpr int64_t MAX_BLOCKS = 1 << 16; /* grid cap; the grid-stride loops cover the rest */
+
+/* Blocks for `total` elements (at least 1; callers skip empty launches). */
+inline unsigned blocks_for(int64_t total)
+{
+    int64_t b = (total + THREADS - 1) / THREADS;
+    if (b > MAX_BLOCKS)
+        b = MAX_BLOCKS;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
+/* A view flattened for kernels: linear index i over (n, c*h*w) maps to
+ * (i / chw) * bs + i % chw. Passed by value. */
+struct dview {
+    void * data;
+    int f16;
+    int64_t n, c, h, w, hw, chw, bs;
+};
+
+inline dview make_dview(const struct q7_cuda_view * v)
+{
+    dview d;
+    d.data = v->data;
+    d.f16 = v->dtype == Q7_DTYPE_F16;
+    d.n = v->n;
+    d.c = v->c;
+    d.h = v->h;
+    d.w = v->w;
+    d.hw = v->h * v->w;
+    d.chw = v->c * d.hw;
+    d.bs = v->batch_stride;
+    return d;
+}
+
+inline int64_t numel(const struct q7_cuda_view * v)
+{
+    return v->n * v->c * v->h * v->w;
+}
+
+/* Offset (elements) of linear element i of the view. */
+__device__ __forceinline__ int64_t offset_of(const dview & v, int64_t i)
+{
+    const int64_t b = i / v.chw;
+    return b * v.bs + (i - b * v.chw);
+}
+
+/* Offset of element (b, c, y, x). */
+__device__ __forceinline__ int64_t offset_at(const dview & v, int64_t b, int64_t c, int64_t y,
+                                             int64_t x)
+{
+    return b * v.bs + (c * v.h + y) * v.w + x;
+}
+
+__device__ __forceinline__ float load(const dview & v, int64_t off)
+{
+    return v.f16 ? __half2float(static_cast<const __half *>(v.data)[off])
+                 : static_cast<const float *>(v.data)[off];
+}
+
+__device__ __forceinline__ void store(const dview & v, int64_t off, float x)
+{
+    if (v.f16)
+        static_cast<__half *>(v.data)[off] = __float2half_rn(x);
+    else
+        static_cast<float *>(v.data)[off] = x;
+}
+
+/* 1 / (1 + exp(-x)) as kernels/ref (expf: the accurate device expf, not __expf). */
+__device__ __forceinline__ float sigmoid(float x)
+{
+    return __fdiv_rn(1.0f, __fadd_rn(1.0f, expf(-x)));
+}
+
+/* kernels/ref/ref_impl.h's q7_ref_act_apply. */
+__device__ __forceinline__ float act_apply(float x, int kind, float slope)
+{
+    switch (kind) {
+    case Q7_ACT_SILU:
+        return __fdiv_rn(x, __fadd_rn(1.0f, expf(-x)));
+    case Q7_ACT_LEAKY_RELU:
+        return x > 0.0f ? x : __fmul_rn(x, slope);
+    case Q7_ACT_RELU:
+        return x < 0.0f ? 0.0f : x;
+    case Q7_ACT_SIGMOID:
+        return sigmoid(x);
+    default:
+        return x;
+    }
+}
+
+/* kernels/ref/fake_quant.h's q7_fq_apply for scale != 0: rintf rounds half to even. */
+__device__ __forceinline__ float fake_quant(float x, float scale)
+{
+    float q = rintf(__fmul_rn(x, scale));
+    if (q > 127.0f)
+        q = 127.0f;
+    if (q < -127.0f)
+        q = -127.0f;
+    return __fdiv_rn(q, scale);
+}
+
+} // namespace q7c
+
+#endif

@@ -1,0 +1,20 @@
+/* Max pooling on the device, q7_ref_maxpool's semantics (padded cells never win, NaN
+ * wins, ceil-mode windows clipped). Output size from y; x and y must not overlap. */
+#ifndef Q7_CUDA_MAXPOOL_CUH
+#define Q7_CUDA_MAXPOOL_CUH
+
+#include "kernels/cuda/cuda_view.h"
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,
+                               const struct q7_pool_params * p, const struct q7_cuda_view * y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,148 @@
+/* QDQ insertion and calibration of a graph's quantizers. */
+#include "quant/qdq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void q7_qdq_free(struct q7_qdq * qdq)
+{
+    if (!qdq)
+        return;
+    if (qdq->g)
+        for (int i = 0; i < qdq->g->n_nodes; i++) {
+            qdq->g->nodes[i]->in_quant = NULL;
+            qdq->g->nodes[i]->w_quant = NULL;
+        }
+    for (int k = 0; k < qdq->n; k++)
+        q7_quant_free(qdq->q[k]);
+    free(qdq->q);
+    free(qdq);
+}
+
+static enum q7_status add_quant(struct q7_qdq * qdq, const char * module, const char * suffix,
+                                const struct q7_quant_params * p, struct q7_quantizer ** out)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s.%s", module, suffix);
+    struct q7_quantizer * q = q7_quant_create(name, p);
+    if (!q)
+        return Q7_ERR_OOM;
+    qdq->q[qdq->n++] = q;
+    *out = q;
+    return Q7_OK;
+}
+
+enum q7_status q7_qdq_insert(struct q7_graph * g, enum q7_qdq_mode mode, struct q7_qdq ** out)
+{
+    *out = NULL;
+    if (mode != Q7_QDQ_SEED)
+        return q7_error_set(Q7_ERR_UNSUPPORTED, "QDQ placement %d is not implemented",
+                            (int)mode);
+    struct q7_qdq * qdq = calloc(1, sizeof *qdq);
+    if (!qdq || !(qdq->q = calloc((size_t)(2 * g->n_nodes + 1), sizeof *qdq->q))) {
+        free(qdq);
+        return q7_error_set(Q7_ERR_OOM, "out of memory");
+    }
+    qdq->g = g;
+    struct q7_quant_params pin = q7_quant_params_input(), pw = q7_quant_params_weight();
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct q7_node * nd = g->nodes[i];
+        if (nd->dead || nd->op != Q7_OP_CONV2D)
+            continue;
+        enum q7_status st;
+        if ((st = add_quant(qdq, nd->name, "_input_quantizer", &pin, &nd->in_quant)) ||
+            (st = add_quant(qdq, nd->name, "_weight_quantizer", &pw, &nd->w_quant))) {
+            q7_qdq_free(qdq);
+            return st;
+        }
+    }
+    q7_log(Q7_LOG_DEBUG, "qdq: %d quantizers on %d convolutions", qdq->n, qdq->n / 2);
+    *out = qdq;
+    return Q7_OK;
+}
+
+struct q7_quantizer * q7_qdq_find(const struct q7_qdq * qdq, const char * name)
+{
+    for (int k = 0; k < qdq->n; k++)
+        if (strcmp(qdq->q[k]->name, name) == 0)
+            return qdq->q[k];
+    return NULL;
+}
+
+enum q7_status q7_qdq_calib_weights(struct q7_qdq * qdq)
+{
+    struct q7_graph * g = qdq->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct q7_node * nd = g->nodes[i];
+        if (!nd->w_quant)
+            continue;
+        const struct q7_tensor * w = nd->w[Q7_W_WEIGHT];
+        int64_t out_ch = w->shape[0], per = q7_tensor_numel(w) / out_ch;
+        struct q7_quantizer * q = nd->w_quant;
+        q7_quant_set_calibrating(q, 1);
+        enum q7_status st = q7_quant_collect(q, w->data, out_ch, per);
+        q7_quant_set_calibrating(q, 0);
+        if (st || (st = q7_quant_load_calib_amax(q, Q7_CALIB_MAX, NULL)))
+            return q7_error_wrap(st, "%s", q->name);
+    }
+    return Q7_OK;
+}
+
+void q7_qdq_set_calibrating(struct q7_qdq * qdq, int calibrating)
+{
+    for (int i = 0; i < qdq->g->n_nodes; i++)
+        if (qdq->g->nodes[i]->in_quant)
+            q7_quant_set_calibrating(qdq->g->nodes[i]->in_quant, calibrating);
+}
+
+enum q7_status q7_qdq_collect_node(struct q7_qdq * qdq, int id, const float * data, int64_t n,
+                                   int64_t c, int64_t hw, int64_t batch_stride, float * scratch)
+{
+    struct q7_graph * g = qdq->g;
+    const float * x = data;
+    int copied = 0;
+    for (int i = id + 1; i < g->n_nodes; i++) {
+        struct q7_node * nd = g->nodes[i];
+        if (!nd->in_quant || !nd->in_quant->calibrating || nd->inputs[0] != id)
+            continue;
+        if (batch_stride != c * hw && !copied) { /* a channel slice: make it contiguous */
+            for (int64_t b = 0; b < n; b++)
+                memcpy(scratch + b * c * hw, data + b * batch_stride,
+                       (size_t)(c * hw) * sizeof(float));
+            x = scratch;
+            copied = 1;
+        }
+        enum q7_status st = q7_quant_collect(nd->in_quant, x, 1, n * c * hw);
+        if (st)
+            return q7_error_wrap(st, "%s", nd->in_quant->name);
+    }
+    return Q7_OK;
+}
+
+enum q7_status q7_qdq_compute_amax(struct q7_qdq * qdq, enum q7_calib_method method,
+                                   const struct q7_amax_params * p)
+{
+    for (int i = 0; i < qdq->g->n_nodes; i++) {
+        struct q7_quantizer * q = qdq->g->nodes[i]->in_quant;
+        if (!q)
+            continue;
+        enum q7_status st = q7_quant_load_calib_amax(q, method, p);
+        if (st)
+            return q7_error_wrap(st, "%s", q->name);
+    }
+    return Q7_OK;
+}
+
+enum q7_status q7_qdq_set_enabled(struct q7_qdq * qdq, const char * regex, int enabled,
+                                  int * n_matched)
+{
+    if (!regex) {
+        for (int k = 0; k < qdq->n; k++)
+            q7_quant_set_enabled(qdq->q[k], enabled);
+        if (n_matched)
+            *n_matched = qdq->n;
+        return Q7_OK;
+    }
+    return q7_quant_set_enabled_matching(qdq->q, qdq->n, regex, enabled, n_matched);
+}

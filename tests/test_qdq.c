@@ -1,0 +1,260 @@
+/* Golden tests of the quantization flow against the reference stack: quantizer names and
+ * per-channel weight amax, fake-INT8 layer statistics and raw output given ref/amax.json,
+ * and end-to-end calibration (histograms → amax per method) within the stated tolerances. */
+#include "engine/q7.h"
+#include "tests/test_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct model_ctx {
+    struct q7_model * m;
+    struct q7_qdq * qdq;
+    struct q7_exec * e;
+};
+
+static int open_fused_qdq(const char * model, struct model_ctx * c)
+{
+    memset(c, 0, sizeof *c);
+    char pt[512];
+    snprintf(pt, sizeof pt, "%s/model.pt", q7t_fixture(model));
+    CHECK_OK(q7_model_load(pt, NULL, &c->m));
+    if (!c->m)
+        return 0;
+    CHECK_OK(q7_model_fuse(c->m));
+    CHECK_OK(q7_qdq_insert(c->m->graph, Q7_QDQ_SEED, &c->qdq));
+    struct q7_exec_params xp = q7_exec_params_default();
+    xp.use_ref = getenv("Q7_TEST_REF") != NULL;
+    CHECK_OK(q7_exec_create(c->m->graph, &xp, &c->e));
+    return c->qdq && c->e;
+}
+
+static void close_ctx(struct model_ctx * c)
+{
+    q7_exec_free(c->e);
+    q7_qdq_free(c->qdq);
+    q7_model_free(c->m);
+}
+
+/* Names equal the reference's; weight amax (max per output channel) equal amax.json "max". */
+static void test_names_and_weights(const char * model, const cJSON * ref_amax)
+{
+    struct model_ctx c;
+    if (!open_fused_qdq(model, &c)) {
+        close_ctx(&c);
+        return;
+    }
+    const cJSON * max = cJSON_GetObjectItem(ref_amax, "max");
+    CHECKF(cJSON_GetArraySize(max) == c.qdq->n, "%s: %d quantizers, reference %d", model,
+           c.qdq->n, cJSON_GetArraySize(max));
+    CHECK_OK(q7_qdq_calib_weights(c.qdq));
+    int missing = 0, bad = 0;
+    const cJSON * it;
+    cJSON_ArrayForEach(it, max)
+    {
+        struct q7_quantizer * q = q7_qdq_find(c.qdq, it->string);
+        if (!q) {
+            missing++;
+            continue;
+        }
+        if (!cJSON_IsArray(it))
+            continue;
+        CHECKF(q->n_amax == cJSON_GetArraySize(it), "%s: %d channels", q->name, q->n_amax);
+        for (int k = 0; k < q->n_amax && k < cJSON_GetArraySize(it); k++) {
+            double want = cJSON_GetArrayItem(it, k)->valuedouble;
+            if (fabs(q->amax[k] - want) > 1e-6 * fabs(want) + 1e-12)
+                bad++;
+        }
+    }
+    CHECKF(missing == 0, "%s: %d reference quantizers not found", model, missing);
+    CHECKF(bad == 0, "%s: %d weight amax values differ from amax.json max", model, bad);
+    printf("  %s: %d quantizers, names and per-channel weight amax match\n", model, c.qdq->n);
+    close_ctx(&c);
+}
+
+struct stats_ctx {
+    const struct q7_graph * g;
+    const cJSON * layers;
+    int n_checked, n_bad;
+};
+
+static void layer_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
+{
+    struct stats_ctx * s = user;
+    if (nd->layer < 0 || nd->layer >= 10 || s->g->layers[nd->layer].out_node != nd->id)
+        return;
+    const cJSON * ref = cJSON_GetArrayItem(s->layers, nd->layer);
+    double sum = 0, abs_sum = 0, sq = 0;
+    int64_t hw = v->h * v->w;
+    for (int64_t i = 0; i < v->c * hw; i++) {
+        double x = v->data[i];
+        sum += x;
+        abs_sum += fabs(x);
+        sq += x * x;
+    }
+    double ws = cJSON_GetObjectItem(ref, "sum")->valuedouble;
+    double wa = cJSON_GetObjectItem(ref, "abs_sum")->valuedouble;
+    double wl = cJSON_GetObjectItem(ref, "l2")->valuedouble;
+    /* the sum is compared relative to abs_sum: it nearly cancels in some layers */
+    double es = fabs(sum - ws) / wa, ea = fabs(abs_sum - wa) / wa,
+           el = fabs(sqrt(sq) - wl) / wl;
+    s->n_checked++;
+    if (!(es < 1e-4 && ea < 1e-4 && el < 1e-4)) {
+        s->n_bad++;
+        fprintf(stderr, "  layer %d: relative errors sum %.2e abs_sum %.2e l2 %.2e\n",
+                nd->layer, es, ea, el);
+    }
+}
+
+/* Given amax.json "mse": first 10 layers' statistics and the raw output. */
+static void test_fake_quant(const char * model)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/ref/layers_qdq-mse.json", model);
+    cJSON * ref = q7t_json_load(q7t_fixture(path));
+    snprintf(path, sizeof path, "%s/ref/amax.json", q7t_fixture(model));
+    struct q7_amax_table * t = NULL;
+    CHECK_OK(q7_amax_table_load(path, "mse", &t));
+    struct model_ctx c;
+    if (!t || !open_fused_qdq(model, &c)) {
+        q7_amax_table_free(t);
+        close_ctx(&c);
+        cJSON_Delete(ref);
+        return;
+    }
+    int n_missing = -1;
+    CHECK_OK(q7_amax_table_apply(t, c.qdq->q, c.qdq->n, &n_missing));
+    CHECK(n_missing == 0);
+    CHECK_OK(q7_exec_refresh_weights(c.e));
+    const char * image = cJSON_GetObjectItem(ref, "image")->valuestring;
+    snprintf(path, sizeof path, "%s/ref/input_%s.npy", q7t_fixture(model), image);
+    struct q7_npy x = {0};
+    CHECK_OK(q7_npy_load(path, &x));
+    struct stats_ctx s = {c.m->graph, cJSON_GetObjectItem(ref, "layers"), 0, 0};
+    q7_exec_set_hook(c.e, layer_hook, &s);
+    int64_t rows, no, h = x.shape[1], w = x.shape[2];
+    CHECK_OK(q7_exec_output_rows(c.e, 1, h, w, &rows, &no));
+    float * out = malloc((size_t)(rows * no) * sizeof(float));
+    CHECK_OK(q7_exec_run_u8(c.e, x.data, 1, h, w, out));
+    CHECKF(s.n_checked == 10 && s.n_bad == 0, "%s: %d of %d fake-INT8 layers differ", model,
+           s.n_bad, s.n_checked);
+    q7_exec_set_hook(c.e, NULL, NULL);
+    /* the raw output on the raw-output image */
+    char raw_img[64] = "horses";
+    snprintf(path, sizeof path, "%s/ref/input_%s.npy", q7t_fixture(model), raw_img);
+    struct q7_npy xr = {0}, want = {0};
+    CHECK_OK(q7_npy_load(path, &xr));
+    snprintf(path, sizeof path, "%s/ref/raw_qdq-mse_%s.npy", q7t_fixture(model), raw_img);
+    CHECK_OK(q7_npy_load(path, &want));
+    if (xr.data && want.data) {
+        h = xr.shape[1];
+        w = xr.shape[2];
+        CHECK_OK(q7_exec_output_rows(c.e, 1, h, w, &rows, &no));
+        float * o2 = malloc((size_t)(rows * no) * sizeof(float));
+        CHECK_OK(q7_exec_run_u8(c.e, xr.data, 1, h, w, o2));
+        double err = q7t_rel_l2(o2, want.data, (size_t)(rows * no));
+        CHECKF(err < 0.1, "%s: fake-INT8 raw output relative L2 %.3g", model, err);
+        printf("  %s: fake-INT8 (mse amax) first 10 layers match, raw output relative L2 %.3g\n",
+               model, err);
+        free(o2);
+    }
+    q7_npy_free(&x);
+    q7_npy_free(&xr);
+    q7_npy_free(&want);
+    free(out);
+    q7_amax_table_free(t);
+    close_ctx(&c);
+    cJSON_Delete(ref);
+}
+
+/* Calibrating end to end from the JPEGs (exact decoder, batch 2): amax per method within the
+ * fixtures' tolerance of amax.json. */
+static void test_calibration(const char * model, const cJSON * ref_amax)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/ref/histograms.json", model);
+    cJSON * hist = q7t_json_load(q7t_fixture(path));
+    snprintf(path, sizeof path, "%s/data/val.txt", q7t_fixture(model));
+    struct q7_dataset * ds = NULL;
+    CHECK_OK(q7_dataset_load(path, NULL, &ds));
+    struct model_ctx c;
+    if (!ds || !open_fused_qdq(model, &c)) {
+        q7_dataset_free(ds);
+        close_ctx(&c);
+        cJSON_Delete(hist);
+        return;
+    }
+    struct q7_eval_params ep = q7_eval_params_default();
+    ep.batch = 2;
+    ep.decoder = Q7_DECODER_TURBO;
+    ep.progress = 0;
+    CHECK_OK(q7_calibrate(c.e, c.m->graph, c.qdq, ds, &ep, 0, NULL));
+    const char * methods[] = {"max", "entropy", "mse", "percentile-99.9", "percentile-99.99"};
+    for (int k = 0; k < 5; k++) {
+        CHECK_OK(q7_qdq_apply_method(c.e, c.qdq, methods[k], NULL));
+        const cJSON * want = cJSON_GetObjectItem(ref_amax, methods[k]);
+        /* the fixtures' tolerance: one bin (entropy: four), plus float slack on the edges */
+        double allowed = strcmp(methods[k], "entropy") == 0 ? 4.05 : 1.05, worst = 0;
+        int bad = 0, n = 0;
+        for (int i = 0; i < c.qdq->n; i++) {
+            const struct q7_quantizer * q = c.qdq->q[i];
+            if (q->axis == 0)
+                continue;
+            const cJSON * h = cJSON_GetObjectItem(hist, q->name);
+            const cJSON * r = cJSON_GetObjectItem(want, q->name);
+            if (!h || !r || q->n_amax != 1) {
+                bad++;
+                continue;
+            }
+            double width = cJSON_GetObjectItem(h, "edge_max")->valuedouble /
+                           cJSON_GetObjectItem(h, "num_bins")->valuedouble;
+            double off = fabs(q->amax[0] - r->valuedouble) / width;
+            worst = off > worst ? off : worst;
+            bad += off > allowed;
+            if (off > allowed && getenv("Q7_TEST_VERBOSE")) {
+                int64_t nb = q7_calib_hist_num_bins(q->calib_hist);
+                const int64_t * cnt = q7_calib_hist_counts(q->calib_hist);
+                const cJSON * rh = cJSON_GetObjectItem(h, "hist");
+                int64_t diff = 0;
+                for (int64_t b = 0; b < nb && b < cJSON_GetArraySize(rh); b++)
+                    diff += llabs(cnt[b] - (int64_t)cJSON_GetArrayItem(rh, (int)b)->valuedouble);
+                fprintf(stderr, "  %s %s: amax %.6g want %.6g (%.1f bins); edge_max %.6g want %.6g,"
+                        " bins %lld want %d, |count diff| %lld\n", methods[k], q->name, q->amax[0],
+                        r->valuedouble, off, q7_calib_hist_edge_max(q->calib_hist),
+                        cJSON_GetObjectItem(h, "edge_max")->valuedouble, (long long)nb,
+                        cJSON_GetObjectItem(h, "num_bins")->valueint, (long long)diff);
+            }
+            n++;
+        }
+        /* yolov7 amplifies FP32 summation-order noise (its own fused-vs-origin drift in
+         * PyTorch is 3.8e-5): histogram counts move by ~0.1%, and where the entropy or mse
+         * objective is flat the chosen bin moves further. There at most 15% may miss. */
+        int strict = strcmp(model, "yolov7-tiny") == 0 || strcmp(methods[k], "max") == 0 ||
+                     strncmp(methods[k], "percentile", 10) == 0;
+        CHECKF(strict ? bad == 0 : bad * 100 <= 15 * n, "%s %s: %d of %d input quantizers "
+               "off by more than %g bins", model, methods[k], bad, n, allowed);
+        printf("  %s %-17s %3d input amax, %d beyond tolerance, worst %.2f bins from "
+               "amax.json\n", model, methods[k], n, bad, worst);
+    }
+    q7_dataset_free(ds);
+    close_ctx(&c);
+    cJSON_Delete(hist);
+}
+
+int main(void)
+{
+    q7t_require(q7t_fixture("yolov7-tiny/ref/amax.json"));
+    q7_log_set_level(Q7_LOG_WARN);
+    const char * models[] = {"yolov7-tiny", "yolov7"};
+    for (int k = 0; k < 2; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/ref/amax.json", models[k]);
+        cJSON * amax = q7t_json_load(q7t_fixture(path));
+        test_names_and_weights(models[k], amax);
+        test_fake_quant(models[k]);
+        test_calibration(models[k], amax);
+        cJSON_Delete(amax);
+    }
+    return q7t_finish("test_qdq");
+}
