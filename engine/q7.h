@@ -28,5 +28,6 @@
 #include "eval/evaluate.h"
 #include "quant/qdq.h"
 #include "eval/calibrate.h"
+#include "eval/loader.h"
 
 #endif

@@ -32,7 +32,8 @@ static enum q7_status ensure_bias(struct q7_graph * g, struct q7_node * conv)
     return conv->w[Q7_W_BIAS] ? Q7_OK : Q7_ERR_OOM;
 }
 
-/* Scales output channel o of a conv by s[o] and shifts its bias: b' = b * s + t. */
+/* Scales output channel o of a conv by s[o] and shifts its bias: b' = b * s + t, in FP32
+ * as PyTorch's mm(diag(s), W) and mm(diag(s), b) + t (s and t hold FP32 values). */
 static void scale_conv(struct q7_node * conv, const double * s, const double * t)
 {
     const struct q7_conv_params * p = &conv->p.conv;
@@ -40,23 +41,31 @@ static void scale_conv(struct q7_node * conv, const double * s, const double * t
     float * w = conv->w[Q7_W_WEIGHT]->data;
     float * b = conv->w[Q7_W_BIAS]->data;
     for (int o = 0; o < p->out_ch; o++) {
+        float so = (float)s[o];
         for (int64_t k = 0; k < per; k++)
-            w[o * per + k] = (float)((double)w[o * per + k] * s[o]);
-        b[o] = (float)((double)b[o] * s[o] + (t ? t[o] : 0.0));
+            w[o * per + k] = w[o * per + k] * so;
+        b[o] = b[o] * so + (t ? (float)t[o] : 0.0f);
     }
 }
 
-/* BN as y = x * s + t per channel, in double. */
+/* BN as y = x * s + t per channel, computed in FP32 exactly as yolov7's fuse_conv_and_bn and
+ * RepConv.fuse_conv_bn do it in PyTorch (std = sqrt(var + eps), s = gamma / std,
+ * t = beta - gamma * mean / std): the fused weights are then bit-identical to the reference's,
+ * so per-channel weight fake-quantization rounds the same values (a fold in double differs by
+ * an ulp here and there, and a weight that lands on the other side of a rounding boundary
+ * moves a whole output channel of a fake-INT8 model). */
 static void bn_affine(const struct q7_node * bn, double * s, double * t)
 {
     const float * gamma = bn->w[Q7_W_WEIGHT]->data;
     const float * beta = bn->w[Q7_W_BIAS]->data;
     const float * mean = bn->w[Q7_W_MEAN]->data;
     const float * var = bn->w[Q7_W_VAR]->data;
+    float eps = (float)bn->p.bn.eps;
     int64_t c = q7_tensor_numel(bn->w[Q7_W_WEIGHT]);
     for (int64_t i = 0; i < c; i++) {
-        s[i] = (double)gamma[i] / sqrt((double)var[i] + bn->p.bn.eps);
-        t[i] = (double)beta[i] - (double)mean[i] * s[i];
+        float std = sqrtf(var[i] + eps);
+        s[i] = gamma[i] / std;
+        t[i] = beta[i] - gamma[i] * mean[i] / std;
     }
 }
 
@@ -118,8 +127,8 @@ static void add_identity(struct q7_node * big, const struct q7_node * bn)
     for (int o = 0; o < p->out_ch; o++) {
         int i = o % cin_g;
         float * tap = &w[((int64_t)(o * cin_g + i) * p->kh + cy) * p->kw + cx];
-        *tap = (float)((double)*tap + s[o]);
-        b[o] = (float)((double)b[o] + t[o]);
+        *tap = *tap + (float)s[o];
+        b[o] = b[o] + (float)t[o];
     }
 }
 

@@ -1,6 +1,7 @@
 /* Graph rewrite passes. Each returns a status, counts its rewrites in *n_rewrites (may be
  * NULL) and logs every rewrite at debug level. Outputs before and after agree up to FP32
- * rounding (the folds are computed in double). */
+ * rounding. BN folds are computed in FP32 with PyTorch's formulas so that the fused weights
+ * are bit-identical to yolov7's Model.fuse() (what fake-INT8 weight rounding needs). */
 #ifndef Q7_PASSES_H
 #define Q7_PASSES_H
 

@@ -284,6 +284,9 @@ static void test_conv_vs_ref(void)
         {1, 300, 17, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_SIGMOID, 0, 0, 0},
         {3, 12, 15, 6, 5, 5, 5, 2, 2, 2, 2, 2, 2, 3, 0, Q7_ACT_SILU, 0, 4, 0},
         {1, 4, 5, 3, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_IDENTITY, 0, 0, 0},
+        /* wide stride-2 rows (vector gather), stride 3 */
+        {3, 16, 24, 21, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, Q7_ACT_SILU, 2.2f, 0, 3},
+        {1, 5, 9, 17, 19, 3, 3, 3, 3, 1, 1, 1, 1, 1, 0, Q7_ACT_RELU, 0, 2, 0},
         /* yolov7-like head layer: several K blocks, 2 tiles, many output-channel blocks */
         {1, 96, 200, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, Q7_ACT_SILU, 2.5f, 32, 56},
     };

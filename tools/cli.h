@@ -65,5 +65,7 @@ int cmd_export(int argc, char ** argv);
 int cmd_eval(int argc, char ** argv);
 int cmd_table(int argc, char ** argv);
 int cmd_calib(int argc, char ** argv);
+int cmd_sens(int argc, char ** argv);
+int cmd_detect(int argc, char ** argv);
 
 #endif

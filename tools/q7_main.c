@@ -13,9 +13,11 @@ struct command {
 static const struct command g_commands[] = {
     {"info", cmd_info, "layer table, parameters and GFLOPs of a checkpoint or yaml config"},
     {"run", cmd_run, "raw head output of a network on a preprocessed .npy input"},
+    {"detect", cmd_detect, "detections per image, printed and drawn into image files"},
     {"eval", cmd_eval, "yolov7 test.py on a dataset: P, R, mAP@.5, mAP@.5:.95, COCO AP"},
     {"calib", cmd_calib, "calibrate quantizers on a dataset, write the amax table"},
     {"table", cmd_table, "the mAP table: origin, fused, one fake-INT8 row per amax method"},
+    {"sens", cmd_sens, "per-layer quantization sensitivity (SQNR, cosine, optional mAP)"},
     {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and peak memory"},
     {"export", cmd_export, "the graph as JSON + FP32 weights (for other tools)"},
 };

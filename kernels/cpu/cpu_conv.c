@@ -68,9 +68,8 @@ static int64_t min64(int64_t a, int64_t b)
 }
 
 /* Returns 0 when the sizes overflow. */
-static int conv_geom_init(const struct q7_view * x, const struct q7_conv_params * p,
-                          const struct q7_view * y, const struct q7_cpu_ops * ops,
-                          struct conv_geom * g)
+static int conv_geom_init(const struct q7_conv_params * p, const struct q7_view * y,
+                          const struct q7_cpu_ops * ops, struct conv_geom * g)
 {
     memset(g, 0, sizeof *g);
     if (p->groups <= 0 || p->kh <= 0 || p->kw <= 0 || y->n <= 0 || y->c <= 0 || y->h <= 0 ||
@@ -187,23 +186,29 @@ static void im2col_span(const float * plane, const struct q7_conv_params * p, in
             if (t_hi < t_lo)
                 t_hi = t_lo;
             memset(d, 0, (size_t)t_lo * sizeof(float));
-            if (sw == 1) {
-                memcpy(d + t_lo, row + ix0 + t_lo, (size_t)(t_hi - t_lo) * sizeof(float));
-            } else {
-                const float * src = row + ix0;
-                int64_t t = t_lo;
+            if (t_hi > t_lo) {
+                /* src: the first in-row input, dd: where it goes */
+                const float * src = row + (ix0 + t_lo * sw);
+                float * dd = d + t_lo;
+                const int64_t m = t_hi - t_lo;
+                if (sw == 1) {
+                    memcpy(dd, src, (size_t)m * sizeof(float));
+                } else {
+                    int64_t t = 0;
 #if defined(__SSE2__)
-                /* stride 2: the even elements of 8 consecutive floats, while all 8 are
-                 * inside the row */
-                if (sw == 2)
-                    for (; t + 4 <= t_hi && ix0 + 2 * t + 8 <= W; t += 4) {
-                        const __m128 a = _mm_loadu_ps(src + 2 * t);
-                        const __m128 b = _mm_loadu_ps(src + 2 * t + 4);
-                        _mm_storeu_ps(d + t, _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)));
-                    }
+                    /* stride 2: the even elements of 8 consecutive floats, while all 8
+                     * are inside the row */
+                    if (sw == 2)
+                        for (; t + 4 <= m && ix0 + (t_lo + t) * 2 + 8 <= W; t += 4) {
+                            const __m128 a = _mm_loadu_ps(src + 2 * t);
+                            const __m128 b = _mm_loadu_ps(src + 2 * t + 4);
+                            const __m128 even = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+                            _mm_storeu_ps(dd + t, even);
+                        }
 #endif
-                for (; t < t_hi; t++)
-                    d[t] = src[t * sw];
+                    for (; t < m; t++)
+                        dd[t] = src[t * sw];
+                }
             }
             memset(d + t_hi, 0, (size_t)(run - t_hi) * sizeof(float));
             if (in_scale != 0.0f)
@@ -380,7 +385,7 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
                     p->pad_h == 0 && p->pad_w == 0 && in_scale == 0.0f,
         .ops = q7_cpu_ops_get(),
     };
-    if (!conv_geom_init(x, p, y, job.ops, &job.g))
+    if (!conv_geom_init(p, y, job.ops, &job.g))
         return;
     const struct conv_geom * g = &job.g;
     job.slots = q7_cpu_align_ptr(workspace);
@@ -429,7 +434,7 @@ size_t q7_cpu_conv2d_workspace(const struct q7_view * x, const struct q7_conv_pa
         return q7_cpu_conv2d_blas_workspace(x, p, y);
 #endif
     struct conv_geom g;
-    if (!conv_geom_init(x, p, y, q7_cpu_ops_get(), &g))
+    if (!conv_geom_init(p, y, q7_cpu_ops_get(), &g))
         return 0;
     return g.bytes;
 }

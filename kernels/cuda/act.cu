@@ -17,7 +17,7 @@ enum q7_status q7_cuda_act(cudaStream_t s, const struct q7_cuda_view * x, struct
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    act_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total,
-                                                    (int)act.kind, act.slope);
+    Q7C_LAUNCH(act_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y), total,
+               (int)act.kind, act.slope);
     return Q7_CUDA_LAUNCHED("act");
 }

@@ -36,7 +36,7 @@ enum q7_status q7_cuda_add(cudaStream_t s, const struct q7_cuda_view * xs, int n
             a.x[a.n++] = make_dview(y);
         while (a.n < Q7_CUDA_ADD_MAX && k < n_inputs)
             a.x[a.n++] = make_dview(&xs[k++]);
-        add_kernel<<<blocks_for(total), THREADS, 0, s>>>(a, make_dview(y), total);
+        Q7C_LAUNCH(add_kernel, blocks_for(total), THREADS, 0, s, a, make_dview(y), total);
         enum q7_status st = Q7_CUDA_LAUNCHED("add");
         if (st)
             return st;

@@ -27,14 +27,13 @@ static __global__ void bn_kernel(dview x, dview y, int64_t total, const float * 
     }
 }
 
-enum q7_status q7_cuda_batchnorm(cudaStream_t s, const struct q7_cuda_view * x,
-                                 const float * alpha, const float * shift,
-                                 const struct q7_cuda_view * y)
+enum q7_status q7_cuda_batchnorm(cudaStream_t s, const struct q7_cuda_view * x, const float * alpha,
+                                 const float * shift, const struct q7_cuda_view * y)
 {
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    bn_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total, alpha,
-                                                   shift);
+    Q7C_LAUNCH(bn_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y), total,
+               alpha, shift);
     return Q7_CUDA_LAUNCHED("batchnorm");
 }

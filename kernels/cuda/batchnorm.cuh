@@ -17,9 +17,8 @@ extern "C" {
 void q7_cuda_bn_coeffs(const float * gamma, const float * beta, const float * mean,
                        const float * var, double eps, int64_t c, float * alpha, float * shift);
 /* alpha and shift: device arrays of x->c floats. */
-enum q7_status q7_cuda_batchnorm(cudaStream_t s, const struct q7_cuda_view * x,
-                                 const float * alpha, const float * shift,
-                                 const struct q7_cuda_view * y);
+enum q7_status q7_cuda_batchnorm(cudaStream_t s, const struct q7_cuda_view * x, const float * alpha,
+                                 const float * shift, const struct q7_cuda_view * y);
 
 #ifdef __cplusplus
 }

@@ -16,14 +16,13 @@ static __global__ void bias_act_kernel(dview src, dview y, int64_t total, const 
     }
 }
 
-enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src,
-                                const float * bias, struct q7_act_params act,
-                                const struct q7_cuda_view * y)
+enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src, const float * bias,
+                                struct q7_act_params act, const struct q7_cuda_view * y)
 {
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    bias_act_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(src), make_dview(y), total,
-                                                         bias, (int)act.kind, act.slope);
+    Q7C_LAUNCH(bias_act_kernel, blocks_for(total), THREADS, 0, s, make_dview(src), make_dview(y),
+               total, bias, (int)act.kind, act.slope);
     return Q7_CUDA_LAUNCHED("bias_act");
 }

@@ -12,9 +12,8 @@
 extern "C" {
 #endif
 
-enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src,
-                                const float * bias, struct q7_act_params act,
-                                const struct q7_cuda_view * y);
+enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src, const float * bias,
+                                struct q7_act_params act, const struct q7_cuda_view * y);
 
 #ifdef __cplusplus
 }

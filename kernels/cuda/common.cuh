@@ -16,7 +16,19 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-namespace q7c {
+/* Kernel launches and dynamic shared memory go through these two macros so that the same
+ * kernels also compile as plain C++ for the CPU emulation (kernels/cuda/emu, used by
+ * tools/cuda-emulate.sh to test the backend's logic on machines without a GPU). */
+#ifdef Q7_CUDA_EMULATE
+#include "kernels/cuda/emu/device.h"
+#else
+#define Q7C_LAUNCH(kernel, blocks, threads, smem, stream, ...)                                     \
+    kernel<<<(blocks), (threads), (smem), (stream)>>>(__VA_ARGS__)
+#define Q7C_DYNAMIC_SMEM(type, name) extern __shared__ type name[]
+#endif
+
+namespace q7c
+{
 
 constexpr int THREADS = 256;            /* threads per block of the element-wise kernels */
 constexpr int64_t MAX_BLOCKS = 1 << 16; /* grid cap; the grid-stride loops cover the rest */

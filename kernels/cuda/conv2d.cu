@@ -41,8 +41,8 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
             a_base = (const uint8_t *)x->data + (size_t)(n0 * x->batch_stride) * x_size;
             a_stride = (long long)x->batch_stride;
         } else {
-            enum q7_status st = q7_cuda_im2col(s, x, n0, nb, p, plan->oh, plan->ow, in_scale, col,
-                                               plan->gemm_in);
+            enum q7_status st =
+                q7_cuda_im2col(s, x, n0, nb, p, plan->oh, plan->ow, in_scale, col, plan->gemm_in);
             if (st)
                 return st;
             a_base = col;

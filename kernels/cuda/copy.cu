@@ -17,6 +17,6 @@ enum q7_status q7_cuda_copy(cudaStream_t s, const struct q7_cuda_view * x,
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    copy_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total);
+    Q7C_LAUNCH(copy_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y), total);
     return Q7_CUDA_LAUNCHED("copy");
 }

@@ -44,8 +44,8 @@ enum q7_status q7_cuda_detect(cudaStream_t s, const struct q7_cuda_view * xs,
                               const struct q7_detect_params * p, float * out, int64_t rows)
 {
     if (p->nl < 1 || p->nl > Q7_MAX_LEVELS || p->na < 1 || p->na > Q7_MAX_ANCHORS || p->no < 1)
-        return q7_error_set(Q7_ERR_ARG, "detect: %d levels, %d anchors, %d outputs", p->nl,
-                            p->na, p->no);
+        return q7_error_set(Q7_ERR_ARG, "detect: %d levels, %d anchors, %d outputs", p->nl, p->na,
+                            p->no);
     detect_args a;
     a.nl = p->nl;
     a.na = p->na;
@@ -65,11 +65,11 @@ enum q7_status q7_cuda_detect(cudaStream_t s, const struct q7_cuda_view * xs,
         }
     }
     if (rows != a.row0[p->nl])
-        return q7_error_set(Q7_ERR_ARG, "detect: %lld rows, the levels make %lld",
-                            (long long)rows, (long long)a.row0[p->nl]);
+        return q7_error_set(Q7_ERR_ARG, "detect: %lld rows, the levels make %lld", (long long)rows,
+                            (long long)a.row0[p->nl]);
     const int64_t total = xs[0].n * rows * p->no;
     if (total == 0)
         return Q7_OK;
-    detect_kernel<<<blocks_for(total), THREADS, 0, s>>>(a, out, total);
+    Q7C_LAUNCH(detect_kernel, blocks_for(total), THREADS, 0, s, a, out, total);
     return Q7_CUDA_LAUNCHED("detect");
 }

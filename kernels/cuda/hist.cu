@@ -35,7 +35,7 @@ static __global__ void abs_max_kernel(dview x, int64_t total, unsigned int * res
     __syncthreads();
     if (threadIdx.x == 0) {
         float b = 0.0f;
-        for (int w = 0; w < THREADS / 32; w++)
+        for (int w = 0; w < (int)(blockDim.x + 31) / 32; w++)
             b = s_max[w] > b ? s_max[w] : b;
         /* non-negative floats order like their bit patterns */
         atomicMax(&result[0], __float_as_uint(b));
@@ -44,8 +44,7 @@ static __global__ void abs_max_kernel(dview x, int64_t total, unsigned int * res
     }
 }
 
-enum q7_status q7_cuda_abs_max(cudaStream_t s, const struct q7_cuda_view * x,
-                               unsigned int * result)
+enum q7_status q7_cuda_abs_max(cudaStream_t s, const struct q7_cuda_view * x, unsigned int * result)
 {
     enum q7_status st = Q7_CUDA_CHECK(cudaMemsetAsync(result, 0, 2 * sizeof *result, s));
     const int64_t total = numel(x);
@@ -54,13 +53,13 @@ enum q7_status q7_cuda_abs_max(cudaStream_t s, const struct q7_cuda_view * x,
     unsigned blocks = blocks_for(total);
     if (blocks > HIST_MAX_BLOCKS)
         blocks = HIST_MAX_BLOCKS;
-    abs_max_kernel<<<blocks, THREADS, 0, s>>>(make_dview(x), total, result);
+    Q7C_LAUNCH(abs_max_kernel, blocks, THREADS, 0, s, make_dview(x), total, result);
     return Q7_CUDA_LAUNCHED("abs_max");
 }
 
 /* q7_hist_bin_abs's bin of a = |x|, or -1 when it is not counted. */
-static __device__ __forceinline__ int bin_of(float a, float lo, float hi, float span,
-                                             float fbins, int bins)
+static __device__ __forceinline__ int bin_of(float a, float lo, float hi, float span, float fbins,
+                                             int bins)
 {
     if (!(a >= lo && a <= hi)) /* false for NaN too */
         return -1;
@@ -72,7 +71,7 @@ static __device__ __forceinline__ int bin_of(float a, float lo, float hi, float 
 static __global__ void hist_smem_kernel(dview x, int64_t total, float lo, float hi, float span,
                                         float fbins, int bins, unsigned long long * counts)
 {
-    extern __shared__ unsigned int s_hist[];
+    Q7C_DYNAMIC_SMEM(unsigned int, s_hist);
     for (int b = threadIdx.x; b < bins; b += blockDim.x)
         s_hist[b] = 0;
     __syncthreads();
@@ -107,7 +106,7 @@ enum q7_status q7_cuda_hist_bin_abs(cudaStream_t s, const struct q7_cuda_view * 
     const int64_t total = numel(x);
     if (total == 0)
         return Q7_OK;
-    const float span = hi - lo;       /* as q7_hist_bin_abs: float32 */
+    const float span = hi - lo;        /* as q7_hist_bin_abs: float32 */
     const float fbins = (float)n_bins; /* histc multiplies by the bin count as a float */
     unsigned blocks = blocks_for(total);
     if (blocks > HIST_MAX_BLOCKS)
@@ -117,11 +116,11 @@ enum q7_status q7_cuda_hist_bin_abs(cudaStream_t s, const struct q7_cuda_view * 
         if ((int64_t)blocks < need)
             blocks = (unsigned)need;
         const size_t smem = (size_t)n_bins * sizeof(unsigned int);
-        hist_smem_kernel<<<blocks, THREADS, smem, s>>>(make_dview(x), total, lo, hi, span, fbins,
-                                                      (int)n_bins, counts);
+        Q7C_LAUNCH(hist_smem_kernel, blocks, THREADS, smem, s, make_dview(x), total, lo, hi, span,
+                   fbins, (int)n_bins, counts);
     } else {
-        hist_global_kernel<<<blocks, THREADS, 0, s>>>(make_dview(x), total, lo, hi, span, fbins,
-                                                     (int)n_bins, counts);
+        Q7C_LAUNCH(hist_global_kernel, blocks, THREADS, 0, s, make_dview(x), total, lo, hi, span,
+                   fbins, (int)n_bins, counts);
     }
     return Q7_CUDA_LAUNCHED("hist_bin_abs");
 }

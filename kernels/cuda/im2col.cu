@@ -61,6 +61,6 @@ enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int
     const int64_t total = count * a.K * a.M;
     if (total == 0)
         return Q7_OK;
-    im2col_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), a, col, total);
+    Q7C_LAUNCH(im2col_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), a, col, total);
     return Q7_CUDA_LAUNCHED("im2col");
 }

@@ -20,19 +20,19 @@ static enum q7_status launch(cudaStream_t s, const struct q7_cuda_view * x, cons
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    implicit_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total, v,
-                                                         mul);
+    Q7C_LAUNCH(implicit_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
+               total, v, mul);
     return Q7_CUDA_LAUNCHED("implicit");
 }
 
-enum q7_status q7_cuda_implicit_add(cudaStream_t s, const struct q7_cuda_view * x,
-                                    const float * v, const struct q7_cuda_view * y)
+enum q7_status q7_cuda_implicit_add(cudaStream_t s, const struct q7_cuda_view * x, const float * v,
+                                    const struct q7_cuda_view * y)
 {
     return launch(s, x, v, y, 0);
 }
 
-enum q7_status q7_cuda_implicit_mul(cudaStream_t s, const struct q7_cuda_view * x,
-                                    const float * v, const struct q7_cuda_view * y)
+enum q7_status q7_cuda_implicit_mul(cudaStream_t s, const struct q7_cuda_view * x, const float * v,
+                                    const struct q7_cuda_view * y)
 {
     return launch(s, x, v, y, 1);
 }

@@ -11,10 +11,10 @@
 extern "C" {
 #endif
 
-enum q7_status q7_cuda_implicit_add(cudaStream_t s, const struct q7_cuda_view * x,
-                                    const float * v, const struct q7_cuda_view * y);
-enum q7_status q7_cuda_implicit_mul(cudaStream_t s, const struct q7_cuda_view * x,
-                                    const float * v, const struct q7_cuda_view * y);
+enum q7_status q7_cuda_implicit_add(cudaStream_t s, const struct q7_cuda_view * x, const float * v,
+                                    const struct q7_cuda_view * y);
+enum q7_status q7_cuda_implicit_mul(cudaStream_t s, const struct q7_cuda_view * x, const float * v,
+                                    const struct q7_cuda_view * y);
 
 #ifdef __cplusplus
 }

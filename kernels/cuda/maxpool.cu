@@ -43,6 +43,7 @@ enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,
     if (total == 0)
         return Q7_OK;
     pool_args a = {p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w};
-    maxpool_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total, a);
+    Q7C_LAUNCH(maxpool_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
+               total, a);
     return Q7_CUDA_LAUNCHED("maxpool");
 }

@@ -17,6 +17,6 @@ enum q7_status q7_cuda_normalize_u8(cudaStream_t s, const uint8_t * x,
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    normalize_kernel<<<blocks_for(total), THREADS, 0, s>>>(x, make_dview(y), total);
+    Q7C_LAUNCH(normalize_kernel, blocks_for(total), THREADS, 0, s, x, make_dview(y), total);
     return Q7_CUDA_LAUNCHED("normalize_u8");
 }

@@ -26,6 +26,6 @@ enum q7_status q7_cuda_reorg(cudaStream_t s, const struct q7_cuda_view * x,
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    reorg_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total);
+    Q7C_LAUNCH(reorg_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y), total);
     return Q7_CUDA_LAUNCHED("reorg");
 }

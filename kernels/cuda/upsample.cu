@@ -24,7 +24,7 @@ enum q7_status q7_cuda_upsample_nearest(cudaStream_t s, const struct q7_cuda_vie
         return Q7_OK;
     if (scale < 1)
         return q7_error_set(Q7_ERR_ARG, "upsample: scale %d", scale);
-    upsample_kernel<<<blocks_for(total), THREADS, 0, s>>>(make_dview(x), make_dview(y), total,
-                                                         scale);
+    Q7C_LAUNCH(upsample_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
+               total, scale);
     return Q7_CUDA_LAUNCHED("upsample");
 }

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# The one prepared check of q7's CUDA backend.
+#
+#   tools/gpu-check.sh pack     On a dev machine (Debian, packages of tools/setup.sh installed):
+#                               gathers into .gpu/ what a bare GPU box lacks: cJSON, libyaml, stb
+#                               (headers, libraries, pkg-config files, a pkg-config binary) and
+#                               the fixtures that fit a 64 MiB transfer (family/, yolov7-tiny's
+#                               model, horses input, raw outputs, amax.json; yolov7's 75 MB
+#                               model.pt does not fit). Adds /.gpu/ to .git/info/exclude.
+#   tools/gpu-check.sh          On the GPU machine, in a copy of the repo with .gpu/ carried along
+#                               (device tool: carry [".gpu"], command "bash tools/gpu-check.sh"):
+#                               configures and builds with CUDA (meson + ninja; if they or the
+#                               dependencies are missing, the direct compile list below), runs
+#                               test_cuda (the 'cuda' suite: kernels, histograms, fixtures end to
+#                               end) and prints a benchmark table (yolov7 from its yaml at 640x640:
+#                               images/s at batch 1, 8, 32 in FP32 and FP16, TFLOP/s, the 10
+#                               slowest nodes). Log: $OUT/gpu-check.log when OUT is set. About 3-5
+#                               minutes; every step has a timeout so the whole stays under 10.
+#   tools/gpu-check.sh emulate  On any machine with the CUDA headers, no GPU needed: builds the
+#                               backend with its kernels compiled as C++ against a CPU emulation
+#                               of the CUDA runtime and cuBLAS (kernels/cuda/emu/) and runs
+#                               test_cuda on it: checks indexing, GEMM layout, executor logic,
+#                               histograms and fixtures, not parallel behaviour or real cuBLAS.
+#
+# Direct compile list (no meson), from the source lists of the meson.build files:
+#   cc  -std=c11 -O2 -D_GNU_SOURCE -I. -I$CUDA/include <deps> -c  graph/ models/ quant/ kernels/
+#       engine/ sources (not engine/exec_cuda_stub.c), tests/test_common.c, tests/test_cuda.c
+#   nvcc -std=c++17 -O3 -fmad=false -gencode arch=compute_90,code=[sm_90,compute_90] -I. -c
+#       kernels/cuda/*.cu
+#   cc  *.o -o test_cuda -L$CUDA/lib64 -lcudart -lcublas -lstdc++ -lcjson -lyaml -lm -lpthread
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MODE=${1:-check}
+CUDA=${CUDA_HOME:-/usr/local/cuda}
+JOBS=$(nproc 2>/dev/null || echo 4)
+GPU=$ROOT/.gpu
+FIX_SRC=${Q7_FIXTURES:-$ROOT/../shared/fixtures}
+
+say() { printf '\n== %s\n' "$*"; }
+
+# ---- pack (dev machine) ----
+pack() {
+    local lib=/usr/lib/x86_64-linux-gnu
+    rm -rf "$GPU"
+    mkdir -p "$GPU"/include "$GPU"/lib "$GPU"/pkgconfig "$GPU"/bin "$GPU"/fixtures || exit 1
+    cp -r /usr/include/cjson /usr/include/stb /usr/include/yaml.h "$GPU"/include/ || exit 1
+    for l in libcjson.so.1 libyaml-0.so.2 libstb.so.0; do cp -L "$lib/$l" "$GPU"/lib/ || exit 1; done
+    ln -sf libcjson.so.1 "$GPU"/lib/libcjson.so
+    ln -sf libyaml-0.so.2 "$GPU"/lib/libyaml.so
+    ln -sf libstb.so.0 "$GPU"/lib/libstb.so
+    cp -L /usr/bin/pkgconf "$GPU"/bin/pkgconf.bin && cp -L "$lib"/libpkgconf.so.3 "$GPU"/lib/
+    cat >"$GPU"/bin/pkg-config <<'EOF'
+#!/bin/sh
+d=$(cd "$(dirname "$0")" && pwd)
+LD_LIBRARY_PATH="$d/../lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$d/pkgconf.bin" "$@"
+EOF
+    chmod +x "$GPU"/bin/pkg-config
+    pc() { # name version libs cflags
+        printf 'prefix=${pcfiledir}/..\nName: %s\nDescription: %s (carried by gpu-check.sh)\nVersion: %s\nLibs: -L${prefix}/lib %s\nCflags: %s\n' \
+            "$1" "$1" "$2" "$3" "$4" >"$GPU/pkgconfig/$1.pc"
+    }
+    pc libcjson 1.7.15 -lcjson '-I${prefix}/include -I${prefix}/include/cjson'
+    pc yaml-0.1 0.2.5 -lyaml '-I${prefix}/include'
+    pc stb 0.0 -lstb '-I${prefix}/include -I${prefix}/include/stb'
+    # fixtures: the family (every config, small), yolov7-tiny's model and one image
+    local f="$GPU"/fixtures
+    mkdir -p "$f"/yolov7-tiny/ref || exit 1
+    cp -r "$FIX_SRC"/family "$f"/ || exit 1
+    cp "$FIX_SRC"/yolov7-tiny/model.pt "$f"/yolov7-tiny/ || exit 1
+    for r in input_horses raw_origin_horses raw_fused_horses raw_qdq-mse_horses; do
+        cp "$FIX_SRC/yolov7-tiny/ref/$r.npy" "$f"/yolov7-tiny/ref/ || exit 1
+    done
+    cp "$FIX_SRC"/yolov7-tiny/ref/amax.json "$f"/yolov7-tiny/ref/ || exit 1
+    chmod -R u+w "$GPU"
+    grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info && echo '/.gpu/' >>.git/info/exclude; }
+    du -sh "$GPU"
+    echo "device tool: run with carry [\".gpu\"] and command: bash tools/gpu-check.sh"
+}
+
+# ---- source lists (from the meson.build files, so that they follow the build) ----
+meson_list() { # dir ext
+    grep -o "'[^']*\.$2'" "$1/meson.build" | tr -d "'" | sed "s|^|$1/|"
+}
+c_sources() {
+    for d in graph models quant kernels engine; do meson_list $d c; done | grep -v 'exec_cuda_stub\.c'
+    echo tests/test_common.c
+    echo tests/test_cuda.c
+}
+cu_sources() { meson_list kernels cu; }
+
+# Runs "cmd src obj" for each source, JOBS at a time; returns non-zero if any failed.
+compile_all() { # outdir cmd-function sources...
+    local out=$1 fn=$2
+    shift 2
+    local pids=() fail=0 src obj
+    for src in "$@"; do
+        obj="$out/obj/$(echo "$src" | tr '/' '_').o"
+        "$fn" "$src" "$obj" &
+        pids+=($!)
+        if [ ${#pids[@]} -ge "$JOBS" ]; then
+            wait "${pids[0]}" || fail=1
+            pids=("${pids[@]:1}")
+        fi
+    done
+    for p in "${pids[@]}"; do wait "$p" || fail=1; done
+    return $fail
+}
+
+DEP_CFLAGS=""
+DEP_LIBS=""
+CC=${CC:-cc}
+CXX=${CXX:-g++}
+cc_one() { $CC -std=c11 -O2 -D_GNU_SOURCE -ffp-contract=off -Wall -Wextra -Wno-unused-parameter \
+    $BLAS_CFLAGS -I"$ROOT" -I"$CUDA"/include $DEP_CFLAGS -c "$1" -o "$2"; }
+nvcc_one() { "$CUDA"/bin/nvcc -std=c++17 -O3 -fmad=false -gencode arch=compute_80,code=sm_80 \
+    -gencode 'arch=compute_90,code=[sm_90,compute_90]' -I"$ROOT" -c "$1" -o "$2"; }
+emu_one() { $CXX -x c++ -std=c++17 -O2 -ffp-contract=off -DQ7_CUDA_EMULATE -Wall -Wextra \
+    -Wno-unused-parameter -I"$ROOT" -I"$CUDA"/include -c "$1" -o "$2"; }
+
+dep_flags() {
+    if pkg-config --exists libcjson yaml-0.1 2>/dev/null; then
+        DEP_CFLAGS="$(pkg-config --cflags libcjson yaml-0.1)"
+        DEP_LIBS="$(pkg-config --libs libcjson yaml-0.1)"
+    elif [ -d "$GPU/include/cjson" ]; then
+        DEP_CFLAGS="-I$GPU/include -I$GPU/include/cjson"
+        DEP_LIBS="-L$GPU/lib -lcjson -lyaml -Wl,-rpath,$GPU/lib"
+    else
+        DEP_CFLAGS="-I/usr/include/cjson"
+        DEP_LIBS="-lcjson -lyaml"
+    fi
+}
+
+# Builds test_cuda into $1 without meson: real CUDA (emulate=0) or the CPU emulation (1).
+direct_build() { # outdir emulate
+    local out=$1 emu=$2
+    rm -rf "$out"
+    mkdir -p "$out"/obj || return 1
+    dep_flags
+    BLAS_CFLAGS=""
+    local blas_libs="" extra
+    local cblas=/usr/include/x86_64-linux-gnu/openblas-pthread
+    if [ "$emu" = 1 ]; then
+        [ -f $cblas/cblas.h ] || { echo "emulate needs OpenBLAS (libopenblas-dev)"; return 1; }
+        BLAS_CFLAGS="-DQ7_HAVE_OPENBLAS=1 -I$cblas"
+        blas_libs="-lopenblas"
+    fi
+    echo "compile lines:"
+    echo "  $CC -std=c11 -O2 -D_GNU_SOURCE -ffp-contract=off $BLAS_CFLAGS -I. -I$CUDA/include $DEP_CFLAGS -c <each of $(c_sources | wc -l) C sources>"
+    compile_all "$out" cc_one $(c_sources) || return 1
+    if [ "$emu" = 1 ]; then
+        echo "  $CXX -x c++ -std=c++17 -O2 -ffp-contract=off -DQ7_CUDA_EMULATE -I. -I$CUDA/include -c kernels/cuda/*.cu kernels/cuda/emu/runtime.c(as C)"
+        compile_all "$out" emu_one $(cu_sources) || return 1
+        compile_all "$out" cc_one kernels/cuda/emu/runtime.c || return 1
+        extra="$blas_libs -lstdc++"
+    else
+        echo "  $CUDA/bin/nvcc -std=c++17 -O3 -fmad=false -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90] -I. -c kernels/cuda/*.cu"
+        compile_all "$out" nvcc_one $(cu_sources) || return 1
+        extra="-L$CUDA/lib64 -lcudart -lcublas -lstdc++ -Wl,-rpath,$CUDA/lib64"
+    fi
+    echo "  $CC obj/*.o -o test_cuda $extra $DEP_LIBS -lm -lpthread"
+    $CC "$out"/obj/*.o -o "$out"/test_cuda $extra $DEP_LIBS -lm -lpthread
+}
+
+emulate() {
+    say "CPU emulation build (kernels as C++, emulated CUDA runtime and cuBLAS)"
+    direct_build "$ROOT/build-cuda-emu" 1 || { echo "emulation build failed"; exit 1; }
+    say "test_cuda on the emulation"
+    Q7_FIXTURES=$FIX_SRC "$ROOT"/build-cuda-emu/test_cuda
+}
+
+# ---- check (GPU machine) ----
+check() {
+    if [ -n "${OUT:-}" ]; then
+        mkdir -p "$OUT"
+        exec > >(tee "$OUT/gpu-check.log") 2>&1
+    fi
+    local t0=$SECONDS
+    export PATH="$CUDA/bin:$PATH"
+    export LIBRARY_PATH="$CUDA/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$CUDA/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    if [ -d "$GPU" ]; then
+        export PKG_CONFIG_PATH="$GPU/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+        export LD_LIBRARY_PATH="$GPU/lib:$LD_LIBRARY_PATH"
+        command -v pkg-config >/dev/null || export PATH="$PATH:$GPU/bin"
+        [ -d "$GPU/fixtures" ] && FIX_SRC=$GPU/fixtures
+    fi
+    export Q7_FIXTURES=$FIX_SRC
+    # meson's tests read ../shared/fixtures beside the source tree
+    if [ ! -e "$ROOT/../shared/fixtures" ] && [ -d "$FIX_SRC" ]; then
+        mkdir -p "$ROOT/../shared" && ln -s "$FIX_SRC" "$ROOT/../shared/fixtures"
+    fi
+    say "machine"
+    uname -m
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | head -3
+    nvcc --version | tail -2
+    echo "fixtures: $FIX_SRC"
+
+    local bin="" meson_cmd=""
+    if command -v meson >/dev/null; then
+        meson_cmd=meson
+    elif python3 -c 'import mesonbuild' 2>/dev/null; then
+        meson_cmd="python3 -m mesonbuild.mesonmain"
+    fi
+    if ! command -v ninja >/dev/null; then
+        local nb
+        nb=$(python3 -c 'import ninja, os; print(ninja.BIN_DIR)' 2>/dev/null) && export PATH="$PATH:$nb"
+    fi
+    if [ -n "$meson_cmd" ] && command -v ninja >/dev/null; then
+        say "meson build ($meson_cmd, ninja $(ninja --version))"
+        rm -rf build-gpu
+        if timeout 120 $meson_cmd setup build-gpu --buildtype=release -Dcuda=enabled -Dblas=disabled \
+            -Dturbojpeg=disabled >build-gpu.setup.log 2>&1 &&
+            timeout 300 ninja -C build-gpu tests/test_cuda; then
+            bin=build-gpu/tests/test_cuda
+        else
+            tail -30 build-gpu.setup.log 2>/dev/null
+            echo "meson build failed: falling back to the direct compile list"
+        fi
+    else
+        echo "no meson/ninja here: direct compile list"
+    fi
+    if [ -z "$bin" ]; then
+        say "direct build"
+        export -f direct_build compile_all cc_one nvcc_one emu_one dep_flags c_sources cu_sources \
+            meson_list
+        export ROOT CUDA JOBS GPU CC CXX
+        if timeout 400 bash -c 'direct_build build-gpu-direct 0'; then
+            bin=build-gpu-direct/test_cuda
+        else
+            echo "BUILD FAILED"
+            exit 1
+        fi
+    fi
+    echo "built in $((SECONDS - t0)) s"
+
+    local rc_test=0
+    say "test_cuda (suite cuda: kernels, histograms, fixtures end to end)"
+    if [ -f build-gpu/build.ninja ] && [ "$bin" = build-gpu/tests/test_cuda ]; then
+        timeout 420 $meson_cmd test -C build-gpu --suite cuda --no-rebuild --print-errorlogs || rc_test=$?
+        cat build-gpu/meson-logs/testlog.txt 2>/dev/null | sed -n '/^==* 1\/1/,/^==*$/p' | head -400
+        grep -h -A200 '^--- stdout ---' build-gpu/meson-logs/testlog.txt 2>/dev/null | head -200
+    else
+        timeout 420 "$bin" || rc_test=$?
+    fi
+    echo "test_cuda exit code: $rc_test (0 pass, 77 skip)"
+
+    say "benchmark"
+    local cfg="$FIX_SRC/family/cfg/training/yolov7.yaml"
+    if [ -f "$cfg" ]; then
+        timeout 240 "$bin" bench "$cfg" 640 1,8,32 || echo "benchmark exit code $?"
+    else
+        echo "no $cfg: benchmark skipped"
+    fi
+    say "done in $((SECONDS - t0)) s"
+    exit $rc_test
+}
+
+case "$MODE" in
+pack) pack ;;
+emulate) emulate ;;
+check) check ;;
+*)
+    echo "usage: tools/gpu-check.sh [pack|emulate]" >&2
+    exit 2
+    ;;
+esac
