@@ -1,0 +1,240 @@
+/* End-to-end tests of the q7 command as a user runs it on the fixtures: every command, its
+ * JSON outputs against the reference, and its errors on bad input. */
+#include "tests/test_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char g_tmp[256];
+static const char * g_bin;
+
+/* Runs `q7 <args>`, output to tmp/<name>.log; returns the exit code. */
+static int q7(const char * name, const char * args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s/%s.log 2>&1", g_bin, args, g_tmp, name);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char * slurp(const char * name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_tmp, name);
+    FILE * f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char * buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n)
+        buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int log_has(const char * name, const char * needle)
+{
+    char file[300];
+    snprintf(file, sizeof file, "%s.log", name);
+    char * s = slurp(file);
+    int ok = s && strstr(s, needle);
+    if (!ok)
+        fprintf(stderr, "  %s.log lacks \"%s\":\n%s\n", name, needle, s ? s : "(none)");
+    free(s);
+    return ok;
+}
+
+static cJSON * tmp_json(const char * name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", g_tmp, name);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        CHECKF(0, "%s was not written", path);
+        return NULL;
+    }
+    return q7t_json_load(path);
+}
+
+static double num(const cJSON * o, const char * k)
+{
+    const cJSON * v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void compare_row(const char * what, const cJSON * got, const cJSON * want, double tol)
+{
+    const char * keys[4] = {"P", "R", "mAP50", "mAP50_95"};
+    for (int k = (tol > 0.01 ? 2 : 0); k < 4; k++) {
+        double a = num(got, keys[k]), b = num(want, keys[k]);
+        CHECKF(fabs(a - b) <= tol, "%s %s: %.6f, reference %.6f (tolerance %g)", what, keys[k], a,
+               b, tol);
+    }
+}
+
+int main(void)
+{
+    g_bin = getenv("Q7_BIN");
+    if (!g_bin) {
+        printf("SKIP: Q7_BIN is not set (run through meson test)\n");
+        return Q7_TEST_SKIP;
+    }
+    const char * tiny = q7t_fixture("yolov7-tiny");
+    q7t_require(tiny);
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/q7_test_cli_XXXXXX");
+    if (!mkdtemp(g_tmp))
+        return 1;
+    char a[4096];
+
+    /* info: the summary line and JSON */
+    snprintf(a, sizeof a, "info %s/model.pt --json %s/info.json", tiny, g_tmp);
+    CHECK(q7("info", a) == 0);
+    CHECK(log_has("info", "Model Summary: 78 layers, 6228762 parameters"));
+    cJSON * j = tmp_json("info.json");
+    if (j) {
+        CHECK(num(j, "params") == 6228762);
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "tensors")) == 344);
+        cJSON_Delete(j);
+    }
+    snprintf(a, sizeof a, "info %s/family/cfg/training/yolov7-e6e.yaml", q7t_fixtures());
+    CHECK(q7("info_cfg", a) == 0);
+    CHECK(log_has("info_cfg", "266 layers, 166408884 parameters"));
+
+    /* run: the raw output of the fixture input */
+    snprintf(a, sizeof a, "run --weights %s/model.pt --input %s/ref/input_horses.npy --output "
+             "%s/raw.npy --fused --dump-layers %s/layers.json", tiny, tiny, g_tmp, g_tmp);
+    CHECK(q7("run", a) == 0);
+    j = tmp_json("layers.json");
+    if (j) {
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "layers")) == 77);
+        cJSON_Delete(j);
+    }
+
+    /* eval: the origin row within the end-to-end tolerance, with COCO stats */
+    snprintf(a, sizeof a, "eval --weights %s/model.pt --data %s/data/val.txt --batch 2 --json "
+             "%s/eval.json --save-json %s/dets.json --decoder turbo", tiny, tiny, g_tmp, g_tmp);
+    CHECK(q7("eval", a) == 0);
+    CHECK(log_has("eval", "mAP@.5:.95"));
+    snprintf(a, sizeof a, "%s/ref/table.json", tiny);
+    cJSON * ref = q7t_json_load(a);
+    const cJSON * table = cJSON_GetObjectItem(ref, "table");
+    j = tmp_json("eval.json");
+    if (j) {
+        compare_row("eval origin", j, cJSON_GetObjectItem(table, "origin"), 0.002);
+        const cJSON * cs = cJSON_GetObjectItem(j, "coco_stats");
+        const cJSON * rcs = cJSON_GetObjectItem(cJSON_GetObjectItem(table, "origin"),
+                                                "coco_stats");
+        CHECK(cJSON_GetArraySize(cs) == 12);
+        for (int k = 0; k < 12 && k < cJSON_GetArraySize(cs); k++)
+            CHECK(fabs(cJSON_GetArrayItem(cs, k)->valuedouble -
+                       cJSON_GetArrayItem(rcs, k)->valuedouble) <= 0.002);
+        cJSON_Delete(j);
+    }
+    j = tmp_json("dets.json");
+    CHECK(j && cJSON_IsArray(j) && cJSON_GetArraySize(j) > 0);
+    cJSON_Delete(j);
+
+    /* eval with the reference's mse amax: the fake-INT8 row within 0.05 */
+    snprintf(a, sizeof a, "eval --weights %s/model.pt --data %s/data/val.txt --batch 2 --amax "
+             "%s/ref/amax.json --method mse --json %s/eval_q.json", tiny, tiny, tiny, g_tmp);
+    CHECK(q7("eval_q", a) == 0);
+    j = tmp_json("eval_q.json");
+    if (j) {
+        compare_row("eval --amax mse", j, cJSON_GetObjectItem(table, "qdq-mse"), 0.05);
+        cJSON_Delete(j);
+    }
+
+    /* table: every row against ref/table.json */
+    snprintf(a, sizeof a, "table --weights %s/model.pt --data %s/data/val.txt --batch 2 --json "
+             "%s/table.json --save-amax %s/amax.json", tiny, tiny, g_tmp, g_tmp);
+    CHECK(q7("table", a) == 0);
+    j = tmp_json("table.json");
+    if (j) {
+        const cJSON * rows = cJSON_GetObjectItem(j, "table");
+        const cJSON * row;
+        int n = 0;
+        cJSON_ArrayForEach(row, table)
+        {
+            const cJSON * got = cJSON_GetObjectItem(rows, row->string);
+            CHECKF(got != NULL, "table row %s missing", row->string);
+            if (got)
+                compare_row(row->string, got, row,
+                            strncmp(row->string, "qdq", 3) == 0 ? 0.05 : 0.002);
+            n++;
+        }
+        CHECK(n == 7);
+        cJSON_Delete(j);
+    }
+    j = tmp_json("amax.json");
+    CHECK(j && cJSON_GetObjectItem(j, "entropy") && cJSON_GetObjectItem(j, "percentile-99.99"));
+    cJSON_Delete(j);
+
+    /* calib: amax table, histograms, TensorRT cache, plot */
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --data %s/data/val.txt --batch 2 "
+             "--method percentile --percentile 99.9 -o %s/calib.json --save-hist %s/hist.json "
+             "--trt-cache %s/trt.cache --plot model.2.conv._input_quantizer --plot-out "
+             "%s/plot.svg", tiny, tiny, g_tmp, g_tmp, g_tmp, g_tmp);
+    CHECK(q7("calib", a) == 0);
+    j = tmp_json("calib.json");
+    CHECK(j && cJSON_GetArraySize(j) == 116);
+    cJSON_Delete(j);
+    char * cache = slurp("trt.cache");
+    CHECK(cache && strncmp(cache, "TRT-", 4) == 0 && strstr(cache, "model.0.conv"));
+    free(cache);
+    char * svg = slurp("plot.svg");
+    CHECK(svg && strstr(svg, "<svg") && strstr(svg, "entropy"));
+    free(svg);
+
+    /* sens, detect, bench, export */
+    snprintf(a, sizeof a, "sens --weights %s/model.pt --data %s/data/val.txt --batch 2 "
+             "--calib-batches 1 --top 3 --json %s/sens.json", tiny, tiny, g_tmp);
+    CHECK(q7("sens", a) == 0);
+    j = tmp_json("sens.json");
+    CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "layers")) == 58);
+    cJSON_Delete(j);
+    snprintf(a, sizeof a, "detect --weights %s/model.pt --conf 0.01 -o %s/det "
+             "%s/data/images/val/zidane.jpg", tiny, g_tmp, tiny);
+    CHECK(q7("detect", a) == 0);
+    CHECK(log_has("detect", "detections"));
+    char det[512];
+    snprintf(det, sizeof det, "%s/det/zidane.jpg", g_tmp);
+    struct stat sb;
+    CHECK(stat(det, &sb) == 0 && sb.st_size > 1000);
+    snprintf(a, sizeof a, "bench --weights %s/model.pt --img 320 --iters 1 --json %s/bench.json",
+             tiny, g_tmp);
+    CHECK(q7("bench", a) == 0);
+    CHECK(log_has("bench", "images/s"));
+    snprintf(a, sizeof a, "export --weights %s/model.pt --fused -o %s/graph.json", tiny, g_tmp);
+    CHECK(q7("export", a) == 0);
+    j = tmp_json("graph.json");
+    CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "nodes")) > 50);
+    cJSON_Delete(j);
+
+    /* bad input: clear messages, nonzero exits, nothing written */
+    CHECK(q7("bad_cmd", "frobnicate") == 2);
+    snprintf(a, sizeof a, "info %s/nope.pt", g_tmp);
+    CHECK(q7("bad_file", a) == 1);
+    CHECK(log_has("bad_file", "nope.pt"));
+    snprintf(a, sizeof a, "run --weights %s/model.pt --input %s/data/val.txt", tiny, tiny);
+    CHECK(q7("bad_npy", a) == 1);
+    CHECK(log_has("bad_npy", "val.txt"));
+    snprintf(a, sizeof a, "eval --weights %s/model.pt --data %s/data/val.txt --batch 0", tiny,
+             tiny);
+    CHECK(q7("bad_batch", a) == 2);
+    snprintf(a, sizeof a, "table --weights %s/model.pt --data %s/data/val.txt --methods foo",
+             tiny, tiny);
+    CHECK(q7("bad_method", a) == 1);
+    CHECK(log_has("bad_method", "foo"));
+
+    cJSON_Delete(ref);
+    snprintf(a, sizeof a, "rm -rf %s", g_tmp);
+    if (system(a) != 0)
+        fprintf(stderr, "could not remove %s\n", g_tmp);
+    return q7t_finish("test_cli");
+}
