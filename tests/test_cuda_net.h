@@ -61,7 +61,7 @@ static void compare_model(const char * label, const char * pt, const char * inpu
     CHECK_OK(q7_npy_load(want_origin, &ref[0]));
     CHECK_OK(q7_npy_load(want_fused, &ref[1]));
     CHECK_OK(q7_model_load(pt, NULL, &m));
-    for (int fused = 0; m && x.data && ref[fused].data && fused < 2; fused++) {
+    for (int fused = 0; fused < 2 && m && x.data && ref[fused].data; fused++) {
         if (fused && q7_model_fuse(m) != Q7_OK) {
             CHECKF(0, "%s: fuse failed: %s", pt, q7_error_message());
             break;
