@@ -2,9 +2,22 @@
  * otherwise (or everywhere with use_ref). */
 #include "engine/exec_impl.h"
 
+#include "kernels/ref/fake_quant.h"
+
 #include <string.h>
 
 #define MAX_VIEWS 64
+
+/* Per-tensor fake quantization of a view in place (pool input quantizers). */
+static void fake_quant_view(const struct q7_view * v, float scale)
+{
+    int64_t chw = v->c * v->h * v->w;
+    for (int64_t b = 0; b < v->n; b++) {
+        float * p = v->data + b * v->batch_stride;
+        for (int64_t i = 0; i < chw; i++)
+            p[i] = q7_fq_apply(p[i], scale);
+    }
+}
 
 enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
 {
@@ -53,6 +66,8 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
             q7_ref_maxpool(&xs[0], &nd->p.pool, &y);
         else
             q7_cpu_maxpool(&xs[0], &nd->p.pool, &y);
+        if (e->in_scale[id] != 0.0f) /* fake-quant commutes with max: apply it to the output */
+            fake_quant_view(&y, e->in_scale[id]);
         return Q7_OK;
     case Q7_OP_UPSAMPLE:
         if (ref)

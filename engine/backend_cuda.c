@@ -26,11 +26,11 @@ enum q7_status q7_cuda_node_workspace(const struct q7_cuda_exec * e, const struc
     /* with and without input fake-quant (im2col or direct): the chunk sizes differ, so either
      * may need more */
     struct q7_cuda_conv_plan fq, plain;
-    enum q7_status st = q7_cuda_conv2d_plan(x, y, &nd->p.conv, e->gemm_in, 1,
-                                            e->params.conv_workspace, &fq);
+    enum q7_status st =
+        q7_cuda_conv2d_plan(x, y, &nd->p.conv, e->gemm_in, 1, e->params.conv_workspace, &fq);
     if (!st)
-        st = q7_cuda_conv2d_plan(x, y, &nd->p.conv, e->gemm_in, 0, e->params.conv_workspace,
-                                 &plain);
+        st =
+            q7_cuda_conv2d_plan(x, y, &nd->p.conv, e->gemm_in, 0, e->params.conv_workspace, &plain);
     if (st)
         return q7_error_wrap(st, "%s", nd->name);
     *bytes = fq.ws_bytes > plain.ws_bytes ? fq.ws_bytes : plain.ws_bytes;

@@ -235,8 +235,8 @@ static enum q7_status plan(struct q7_cuda_exec * e, int64_t n, int64_t h, int64_
     if (e->pn == n && e->ph == h && e->pw == w)
         return Q7_OK;
     if (n < 1 || h < 1 || w < 1)
-        return q7_error_set(Q7_ERR_ARG, "cuda executor: input %lld x 3 x %lld x %lld",
-                            (long long)n, (long long)h, (long long)w);
+        return q7_error_set(Q7_ERR_ARG, "cuda executor: input %lld x 3 x %lld x %lld", (long long)n,
+                            (long long)h, (long long)w);
     struct q7_graph * g = e->g;
     e->pn = 0;
     e->plan.n = 0; /* re-infer shapes: another executor may have changed them */
@@ -283,8 +283,8 @@ static enum q7_status plan(struct q7_cuda_exec * e, int64_t n, int64_t h, int64_
     return Q7_OK;
 }
 
-enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h,
-                                        int64_t w, int64_t * rows, int64_t * no)
+enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h, int64_t w,
+                                        int64_t * rows, int64_t * no)
 {
     if (!e || !e->g)
         return q7_error_set(Q7_ERR_ARG, "cuda executor: no graph");
@@ -298,8 +298,7 @@ enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int6
     return Q7_OK;
 }
 
-void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user,
-                           int want_host)
+void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user, int want_host)
 {
     e->hook = hook;
     e->hook_user = user;
@@ -327,8 +326,8 @@ enum q7_status q7_cuda_exec_read(struct q7_cuda_exec * e, const struct q7_cuda_v
     if ((st = grow_host((void **)&e->h_hook16, &e->h_hook16_bytes, count * sizeof(uint16_t))))
         return st;
     st = Q7_CUDA_CHECK(cudaMemcpy2DAsync(e->h_hook16, (size_t)per * 2, x->data,
-                                         (size_t)x->batch_stride * 2, (size_t)per * 2,
-                                         (size_t)x->n, cudaMemcpyDeviceToHost, e->stream));
+                                         (size_t)x->batch_stride * 2, (size_t)per * 2, (size_t)x->n,
+                                         cudaMemcpyDeviceToHost, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (st)
@@ -353,7 +352,11 @@ static enum q7_status call_hook(struct q7_cuda_exec * e, int id)
         return st;
     if ((st = q7_cuda_exec_read(e, v, e->h_hook)))
         return q7_error_wrap(st, "%s", nd->name);
-    struct q7_view hv = {.data = e->h_hook, .n = v->n, .c = v->c, .h = v->h, .w = v->w,
+    struct q7_view hv = {.data = e->h_hook,
+                         .n = v->n,
+                         .c = v->c,
+                         .h = v->h,
+                         .w = v->w,
                          .batch_stride = v->c * v->h * v->w};
     return e->hook(e->hook_user, e, nd, v, &hv);
 }
@@ -407,8 +410,8 @@ static enum q7_status submit(struct q7_cuda_exec * e, const void * x, int is_u8,
     memcpy(e->h_stage, x, bytes);
     st = Q7_CUDA_CHECK(cudaEventRecord(e->ev_run[0], e->stream));
     if (!st)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(e->d_stage, e->h_stage, bytes, cudaMemcpyHostToDevice,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(e->d_stage, e->h_stage, bytes, cudaMemcpyHostToDevice, e->stream));
     if (!st && is_u8) {
         st = q7_cuda_normalize_u8(e->stream, e->d_stage, in);
     } else if (!st) {
@@ -424,8 +427,8 @@ static enum q7_status submit(struct q7_cuda_exec * e, const void * x, int is_u8,
         st = run_nodes(e);
     const size_t out_bytes = (size_t)(n * e->rows * e->no) * sizeof(float);
     if (!st)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(e->h_out, e->d_out, out_bytes, cudaMemcpyDeviceToHost,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(e->h_out, e->d_out, out_bytes, cudaMemcpyDeviceToHost, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaEventRecord(e->ev_run[1], e->stream));
     if (st) {
@@ -473,8 +476,8 @@ enum q7_status q7_cuda_exec_submit_u8(struct q7_cuda_exec * e, const uint8_t * x
     return submit(e, x, 1, n, h, w, out_host);
 }
 
-enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n,
-                                   int64_t h, int64_t w, float * out_host)
+enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n, int64_t h,
+                                   int64_t w, float * out_host)
 {
     enum q7_status st = submit(e, x, 1, n, h, w, out_host);
     return st ? st : q7_cuda_exec_wait(e);
@@ -497,8 +500,8 @@ enum q7_status q7_cuda_exec_abs_max(struct q7_cuda_exec * e, const struct q7_cud
     if (!st)
         st = q7_cuda_abs_max(e->stream, x, e->d_scratch);
     if (!st)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(res, e->d_scratch, sizeof res, cudaMemcpyDeviceToHost,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(res, e->d_scratch, sizeof res, cudaMemcpyDeviceToHost, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (st)
@@ -536,8 +539,8 @@ enum q7_status q7_cuda_exec_hist_collect(struct q7_cuda_exec * e, const struct q
     if (!st)
         st = q7_cuda_hist_bin_abs(e->stream, x, hp.lo, hp.hi, hp.n_bins, e->d_counts);
     if (!st)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(counts, e->d_counts, bytes, cudaMemcpyDeviceToHost,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(counts, e->d_counts, bytes, cudaMemcpyDeviceToHost, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (!st)

@@ -47,11 +47,11 @@ extern "C" {
 struct q7_calib_hist;
 
 struct q7_cuda_params {
-    int fp16;               /* 1: FP16 activations and tensor-core GEMMs (see above) */
-    int device;             /* CUDA device index */
-    int profile;            /* 1: time every node with CUDA events (q7_cuda_exec_node_seconds) */
-    size_t conv_workspace;  /* bound for a conv's im2col + GEMM workspace; 0: 256 MiB. The
-                               chunk of images per GEMM shrinks to fit (at least one image). */
+    int fp16;              /* 1: FP16 activations and tensor-core GEMMs (see above) */
+    int device;            /* CUDA device index */
+    int profile;           /* 1: time every node with CUDA events (q7_cuda_exec_node_seconds) */
+    size_t conv_workspace; /* bound for a conv's im2col + GEMM workspace; 0: 256 MiB. The
+                              chunk of images per GEMM shrinks to fit (at least one image). */
 };
 struct q7_cuda_params q7_cuda_params_default(void);
 
@@ -75,14 +75,14 @@ void q7_cuda_exec_free(struct q7_cuda_exec * e);
 
 /* Rows and fields of the detect output for an input of n x 3 x h x w (per image); plans (and
  * allocates) for that size. */
-enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h,
-                                        int64_t w, int64_t * rows, int64_t * no);
+enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h, int64_t w,
+                                        int64_t * rows, int64_t * no);
 
 /* Runs the network on a uint8 batch (n x 3 x h x w, RGB, letterboxed: divided by 255 on the
  * GPU) or an FP32 batch (already in [0, 1]). out_host receives n x rows x no floats. Blocks
  * until the result is there. */
-enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n,
-                                   int64_t h, int64_t w, float * out_host);
+enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n, int64_t h,
+                                   int64_t w, float * out_host);
 enum q7_status q7_cuda_exec_run(struct q7_cuda_exec * e, const float * x, int64_t n, int64_t h,
                                 int64_t w, float * out_host);
 
@@ -119,12 +119,10 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e);
  * node->out.shape (another executor may have re-inferred the graph's shapes). A status other
  * than Q7_OK stops the run and is returned by it. */
 typedef enum q7_status (*q7_cuda_hook)(void * user, struct q7_cuda_exec * e,
-                                       const struct q7_node * node,
-                                       const struct q7_cuda_view * dev,
+                                       const struct q7_node * node, const struct q7_cuda_view * dev,
                                        const struct q7_view * host);
 /* NULL hook removes it. A hook makes every run synchronous, node by node. */
-void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user,
-                           int want_host);
+void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user, int want_host);
 
 /* Device helpers for hooks (they run on the executor's stream and wait for the result):
  * abs_max: max |x| of a device view (*bad = 1 when it holds NaN or inf; may be NULL).

@@ -19,7 +19,7 @@ struct q7_cuda_node_args {
     const float * b;     /* conv: bias (NULL: none) */
     const float * alpha; /* batchnorm: x * alpha[c] + shift[c] */
     const float * shift;
-    float in_scale;      /* conv: input fake-quant 127/amax, 0 = off */
+    float in_scale; /* conv: input fake-quant 127/amax, 0 = off */
 };
 
 /* Where a node's parameters live in the executor's parameter block. */
@@ -27,7 +27,7 @@ struct q7_cuda_node_params {
     size_t w_off, w_bytes; /* conv weights / implicit vector / bn alpha */
     size_t b_off, b_bytes; /* conv bias / bn shift */
     float in_scale;
-    float * w_amax;        /* host copy of the weight amax in use (out_ch), NULL: none */
+    float * w_amax; /* host copy of the weight amax in use (out_ch), NULL: none */
 };
 
 struct q7_cuda_exec {
@@ -40,32 +40,32 @@ struct q7_cuda_exec {
 
     /* plan */
     struct q7_plan plan;
-    int64_t pn, ph, pw;           /* size the views below were made for; pn == 0: none */
-    uint8_t * root_f16;           /* per node id */
-    struct q7_cuda_view * views;  /* per node id (live, non-detect nodes) */
-    int64_t rows, no;             /* detect output per image */
+    int64_t pn, ph, pw;          /* size the views below were made for; pn == 0: none */
+    uint8_t * root_f16;          /* per node id */
+    struct q7_cuda_view * views; /* per node id (live, non-detect nodes) */
+    int64_t rows, no;            /* detect output per image */
 
     /* device memory */
-    uint8_t * d_params;           /* weights, biases, bn coefficients, implicit vectors */
+    uint8_t * d_params; /* weights, biases, bn coefficients, implicit vectors */
     size_t params_bytes;
     struct q7_cuda_node_params * np; /* per node id */
     uint8_t * d_arena;
     size_t arena_cap;
-    uint8_t * d_ws;               /* conv workspace */
+    uint8_t * d_ws; /* conv workspace */
     size_t ws_cap;
-    uint8_t * d_stage;            /* uploaded batch (bytes or FP32) */
-    uint8_t * h_stage;            /* pinned */
+    uint8_t * d_stage;             /* uploaded batch (bytes or FP32) */
+    uint8_t * h_stage;             /* pinned */
     size_t stage_cap, h_stage_cap; /* bytes */
-    float * d_out;                /* detect output */
-    float * h_out;                /* pinned */
-    size_t out_cap, h_out_cap;    /* bytes */
-    unsigned int * d_scratch;     /* abs-max results (2 words) */
+    float * d_out;                 /* detect output */
+    float * h_out;                 /* pinned */
+    size_t out_cap, h_out_cap;     /* bytes */
+    unsigned int * d_scratch;      /* abs-max results (2 words) */
     unsigned long long * d_counts; /* histogram counts */
     size_t counts_bytes;
 
     /* timings */
-    cudaEvent_t * ev;             /* profile: start/end per node (2 * n_nodes) */
-    cudaEvent_t ev_run[2];        /* start and end of the whole run */
+    cudaEvent_t * ev;      /* profile: start/end per node (2 * n_nodes) */
+    cudaEvent_t ev_run[2]; /* start and end of the whole run */
     double * seconds;
     double last_ms;
 
@@ -73,8 +73,8 @@ struct q7_cuda_exec {
     q7_cuda_hook hook;
     void * hook_user;
     int hook_host;
-    float * h_hook;               /* FP32 host copy of a node's output */
-    uint16_t * h_hook16;          /* FP16 staging for it */
+    float * h_hook;      /* FP32 host copy of a node's output */
+    uint16_t * h_hook16; /* FP16 staging for it */
     size_t h_hook_bytes, h_hook16_bytes;
 
     /* a submitted batch */

@@ -38,19 +38,23 @@ static enum q7_status span_upload(struct q7_cuda_exec * e, const struct q7_view 
             ((uint16_t *)host)[i] = q7_float_to_half(v->data[i]);
     enum q7_status st = Q7_CUDA_CHECK(cudaMalloc(&s->d, s->count * es + 1));
     if (!st && s->count)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(s->d, host, s->count * es, cudaMemcpyHostToDevice,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(s->d, host, s->count * es, cudaMemcpyHostToDevice, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (host != (void *)v->data)
         free(host);
-    s->v = (struct q7_cuda_view){.data = s->d, .dtype = type, .n = v->n, .c = v->c, .h = v->h,
-                                 .w = v->w, .batch_stride = v->batch_stride};
+    s->v = (struct q7_cuda_view){.data = s->d,
+                                 .dtype = type,
+                                 .n = v->n,
+                                 .c = v->c,
+                                 .h = v->h,
+                                 .w = v->w,
+                                 .batch_stride = v->batch_stride};
     return st;
 }
 
-static enum q7_status span_download(struct q7_cuda_exec * e, const struct dev_span * s,
-                                    float * dst)
+static enum q7_status span_download(struct q7_cuda_exec * e, const struct dev_span * s, float * dst)
 {
     const size_t es = q7_dtype_size(s->v.dtype);
     void * host = s->v.dtype == Q7_DTYPE_F32 ? (void *)dst : malloc(s->count * es + 1);
@@ -58,8 +62,8 @@ static enum q7_status span_download(struct q7_cuda_exec * e, const struct dev_sp
         return q7_error_set(Q7_ERR_OOM, "cuda node: out of memory");
     enum q7_status st = Q7_OK;
     if (s->count)
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(host, s->d, s->count * es, cudaMemcpyDeviceToHost,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(host, s->d, s->count * es, cudaMemcpyDeviceToHost, e->stream));
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (!st && s->v.dtype == Q7_DTYPE_F16)
@@ -85,7 +89,7 @@ static enum q7_status upload_bytes(struct q7_cuda_exec * e, const void * host, s
 static enum q7_status node_params(struct q7_cuda_exec * e, const struct q7_node * nd,
                                   struct q7_cuda_node_args * a, void ** d0, void ** d1)
 {
-    const struct q7_tensor * w = nd->w[Q7_W_WEIGHT], * b = nd->w[Q7_W_BIAS];
+    const struct q7_tensor *w = nd->w[Q7_W_WEIGHT], *b = nd->w[Q7_W_BIAS];
     enum q7_status st = Q7_OK;
     switch (nd->op) {
     case Q7_OP_CONV2D: {
@@ -145,7 +149,7 @@ enum q7_status q7_cuda_exec_node_run(struct q7_cuda_exec * e, const struct q7_no
         return st;
     struct dev_span in[MAX_INPUTS], out = {0};
     struct q7_cuda_view dxs[MAX_INPUTS];
-    void * d0 = NULL, * d1 = NULL, * dout = NULL;
+    void *d0 = NULL, *d1 = NULL, *dout = NULL;
     int n_up = 0;
     struct q7_cuda_node_args a = {0};
     a.in_scale = extra ? extra->in_scale : 0.0f;

@@ -73,14 +73,15 @@ static enum q7_status param_sizes(const struct q7_cuda_exec * e, const struct q7
         return Q7_OK;
     }
     case Q7_OP_BATCHNORM: {
-        const struct q7_tensor * m = nd->w[Q7_W_MEAN], * v = nd->w[Q7_W_VAR];
+        const struct q7_tensor *m = nd->w[Q7_W_MEAN], *v = nd->w[Q7_W_VAR];
         const int64_t c = tensor_numel(m);
         if (!m || !v || !m->data || !v->data || tensor_numel(v) != c ||
             (w && (!w->data || tensor_numel(w) != c)) ||
-            (nd->w[Q7_W_BIAS] &&
-             (!nd->w[Q7_W_BIAS]->data || tensor_numel(nd->w[Q7_W_BIAS]) != c)))
-            return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: batchnorm statistics missing or "
-                                "misshapen", nd->name);
+            (nd->w[Q7_W_BIAS] && (!nd->w[Q7_W_BIAS]->data || tensor_numel(nd->w[Q7_W_BIAS]) != c)))
+            return q7_error_set(Q7_ERR_UNSUPPORTED,
+                                "%s: batchnorm statistics missing or "
+                                "misshapen",
+                                nd->name);
         *w_bytes = *b_bytes = (size_t)c * sizeof(float);
         return Q7_OK;
     }
@@ -156,8 +157,8 @@ enum q7_status q7_cuda_params_upload(struct q7_cuda_exec * e)
         st = Q7_CUDA_CHECK(cudaMalloc((void **)&e->d_params, total));
     if (!st) {
         e->params_bytes = total;
-        st = Q7_CUDA_CHECK(cudaMemcpyAsync(e->d_params, host, total, cudaMemcpyHostToDevice,
-                                           e->stream));
+        st = Q7_CUDA_CHECK(
+            cudaMemcpyAsync(e->d_params, host, total, cudaMemcpyHostToDevice, e->stream));
     }
     if (!st)
         st = Q7_CUDA_CHECK(cudaStreamSynchronize(e->stream));
@@ -213,8 +214,8 @@ enum q7_status q7_cuda_exec_set_conv_quant(struct q7_cuda_exec * e, int node_id,
         free(keep);
         return q7_error_set(Q7_ERR_OOM, "cuda: out of memory");
     }
-    const int64_t per_ch = (int64_t)(nd->p.conv.in_ch / nd->p.conv.groups) * nd->p.conv.kh *
-                           nd->p.conv.kw;
+    const int64_t per_ch =
+        (int64_t)(nd->p.conv.in_ch / nd->p.conv.groups) * nd->p.conv.kh * nd->p.conv.kw;
     st = q7_cuda_conv_weights_host(nd->w[Q7_W_WEIGHT]->data, out_ch, per_ch, weight_amax,
                                    e->gemm_in, host);
     if (!st)

@@ -30,14 +30,14 @@ void q7_cuda_exec_free(struct q7_cuda_exec * e)
 {
 }
 
-enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h,
-                                        int64_t w, int64_t * rows, int64_t * no)
+enum q7_status q7_cuda_exec_output_rows(struct q7_cuda_exec * e, int64_t n, int64_t h, int64_t w,
+                                        int64_t * rows, int64_t * no)
 {
     return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
 }
 
-enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n,
-                                   int64_t h, int64_t w, float * out_host)
+enum q7_status q7_cuda_exec_run_u8(struct q7_cuda_exec * e, const uint8_t * x, int64_t n, int64_t h,
+                                   int64_t w, float * out_host)
 {
     return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
 }
@@ -70,8 +70,7 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e)
     return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
 }
 
-void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user,
-                           int want_host)
+void q7_cuda_exec_set_hook(struct q7_cuda_exec * e, q7_cuda_hook hook, void * user, int want_host)
 {
 }
 

@@ -17,6 +17,7 @@ void q7_qdq_free(struct q7_qdq * qdq)
     for (int k = 0; k < qdq->n; k++)
         q7_quant_free(qdq->q[k]);
     free(qdq->q);
+    free(qdq->leader);
     free(qdq);
 }
 
@@ -33,21 +34,83 @@ static enum q7_status add_quant(struct q7_qdq * qdq, const char * module, const 
     return Q7_OK;
 }
 
+enum q7_status q7_qdq_mode_parse(const char * s, enum q7_qdq_mode * out)
+{
+    if (!s || strcmp(s, "seed") == 0)
+        *out = Q7_QDQ_SEED;
+    else if (strcmp(s, "trt") == 0)
+        *out = Q7_QDQ_TRT;
+    else
+        return q7_error_set(Q7_ERR_ARG, "QDQ placement '%s': use seed or trt", s);
+    return Q7_OK;
+}
+
+static int quant_index(const struct q7_qdq * qdq, const struct q7_quantizer * q)
+{
+    for (int k = 0; k < qdq->n; k++)
+        if (qdq->q[k] == q)
+            return k;
+    return -1;
+}
+
+/* TRT rule: for each concat, the input quantizers of the nodes reading its inputs follow the
+ * input quantizer of the (first) node reading its output. */
+static void share_concat_scales(struct q7_qdq * qdq)
+{
+    struct q7_graph * g = qdq->g;
+    for (int c = 0; c < g->n_nodes; c++) {
+        const struct q7_node * cat = g->nodes[c];
+        if (cat->dead || cat->op != Q7_OP_CONCAT)
+            continue;
+        int major = -1;
+        for (int i = c + 1; i < g->n_nodes && major < 0; i++)
+            if (g->nodes[i]->in_quant && g->nodes[i]->inputs[0] == c)
+                major = quant_index(qdq, g->nodes[i]->in_quant);
+        if (major < 0)
+            continue;
+        while (qdq->leader[major] >= 0)
+            major = qdq->leader[major];
+        for (int k = 0; k < cat->n_inputs; k++)
+            for (int i = cat->inputs[k] + 1; i < g->n_nodes; i++) {
+                const struct q7_node * nd = g->nodes[i];
+                if (!nd->in_quant || nd->inputs[0] != cat->inputs[k])
+                    continue;
+                int sub = quant_index(qdq, nd->in_quant);
+                if (sub >= 0 && sub != major && qdq->leader[sub] < 0)
+                    qdq->leader[sub] = major;
+            }
+    }
+}
+
 enum q7_status q7_qdq_insert(struct q7_graph * g, enum q7_qdq_mode mode, struct q7_qdq ** out)
 {
     *out = NULL;
-    if (mode != Q7_QDQ_SEED)
+    if (mode != Q7_QDQ_SEED && mode != Q7_QDQ_TRT)
         return q7_error_set(Q7_ERR_UNSUPPORTED, "QDQ placement %d is not implemented",
                             (int)mode);
     struct q7_qdq * qdq = calloc(1, sizeof *qdq);
-    if (!qdq || !(qdq->q = calloc((size_t)(2 * g->n_nodes + 1), sizeof *qdq->q))) {
+    if (!qdq || !(qdq->q = calloc((size_t)(2 * g->n_nodes + 1), sizeof *qdq->q)) ||
+        !(qdq->leader = malloc((size_t)(2 * g->n_nodes + 1) * sizeof *qdq->leader))) {
+        if (qdq)
+            free(qdq->q);
         free(qdq);
         return q7_error_set(Q7_ERR_OOM, "out of memory");
     }
+    for (int k = 0; k < 2 * g->n_nodes + 1; k++)
+        qdq->leader[k] = -1;
     qdq->g = g;
+    qdq->mode = mode;
     struct q7_quant_params pin = q7_quant_params_input(), pw = q7_quant_params_weight();
     for (int i = 0; i < g->n_nodes; i++) {
         struct q7_node * nd = g->nodes[i];
+        if (mode == Q7_QDQ_TRT && !nd->dead && nd->op == Q7_OP_MAXPOOL) {
+            enum q7_status st = add_quant(qdq, nd->name, "_input_quantizer", &pin, &nd->in_quant);
+            if (st) {
+                q7_qdq_free(qdq);
+                return st;
+            }
+            continue;
+        }
         if (nd->dead || nd->op != Q7_OP_CONV2D)
             continue;
         enum q7_status st;
@@ -57,7 +120,9 @@ enum q7_status q7_qdq_insert(struct q7_graph * g, enum q7_qdq_mode mode, struct 
             return st;
         }
     }
-    q7_log(Q7_LOG_DEBUG, "qdq: %d quantizers on %d convolutions", qdq->n, qdq->n / 2);
+    if (mode == Q7_QDQ_TRT)
+        share_concat_scales(qdq);
+    q7_log(Q7_LOG_DEBUG, "qdq: %d quantizers", qdq->n);
     *out = qdq;
     return Q7_OK;
 }
@@ -75,7 +140,7 @@ enum q7_status q7_qdq_calib_weights(struct q7_qdq * qdq)
     struct q7_graph * g = qdq->g;
     for (int i = 0; i < g->n_nodes; i++) {
         struct q7_node * nd = g->nodes[i];
-        if (!nd->w_quant)
+        if (!nd->w_quant || nd->op != Q7_OP_CONV2D)
             continue;
         const struct q7_tensor * w = nd->w[Q7_W_WEIGHT];
         int64_t out_ch = w->shape[0], per = q7_tensor_numel(w) / out_ch;
@@ -130,6 +195,15 @@ enum q7_status q7_qdq_compute_amax(struct q7_qdq * qdq, enum q7_calib_method met
         enum q7_status st = q7_quant_load_calib_amax(q, method, p);
         if (st)
             return q7_error_wrap(st, "%s", q->name);
+    }
+    /* shared scales (TRT placement): followers take their leader's amax */
+    for (int k = 0; k < qdq->n; k++) {
+        int l = qdq->leader[k];
+        if (l >= 0 && qdq->q[l]->n_amax == 1) {
+            enum q7_status st = q7_quant_set_amax(qdq->q[k], qdq->q[l]->amax, 1);
+            if (st)
+                return st;
+        }
     }
     return Q7_OK;
 }

@@ -15,16 +15,27 @@ enum q7_qdq_mode {
      * quantizer and a per-output-channel weight quantizer; pools, upsample and concat run
      * unquantized. */
     Q7_QDQ_SEED = 0,
+    /* TensorRT-friendly placement (NVIDIA's yolov7 QAT rules): as SEED, plus an input
+     * quantizer on every max pool (QuantMaxPool2d), and the quantizers that read a concat's
+     * inputs share the scale of the quantizer that reads its output, so that TensorRT can
+     * fuse the concat without requantizing. */
+    Q7_QDQ_TRT,
 };
 
 /* The quantizers of one graph; owns them. */
 struct q7_qdq {
     int n;
     struct q7_quantizer ** q;  /* all quantizers, in graph order (input, weight, ...) */
+    int * leader;              /* per quantizer: index of the one whose amax it shares, or -1 */
     struct q7_graph * g;
+    enum q7_qdq_mode mode;
 };
 
-/* Attaches quantizers to every conv of `g` (node->in_quant, node->w_quant) named
+/* "seed" or "trt" → mode; Q7_ERR_ARG otherwise. */
+enum q7_status q7_qdq_mode_parse(const char * s, enum q7_qdq_mode * out);
+
+/* Attaches quantizers to every conv of `g` (node->in_quant, node->w_quant; TRT also pools)
+ * named
  * "<module>._input_quantizer" / "<module>._weight_quantizer" ("model.0.conv._input_quantizer").
  * Quantizers start enabled and uncalibrated (no effect until amax is set). Free with
  * q7_qdq_free, which detaches them. */

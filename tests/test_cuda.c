@@ -58,10 +58,17 @@ static struct q7_cuda_view cview(int64_t n, int64_t c, int64_t h, int64_t w, enu
 
 static void test_conv_plan(void)
 {
-    struct q7_conv_params p = {.in_ch = 64, .out_ch = 32, .kh = 1, .kw = 1, .stride_h = 1,
-                               .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
-    struct q7_cuda_view x = cview(4, 64, 20, 30, Q7_DTYPE_F32), y = cview(4, 32, 20, 30,
-                                                                          Q7_DTYPE_F32);
+    struct q7_conv_params p = {.in_ch = 64,
+                               .out_ch = 32,
+                               .kh = 1,
+                               .kw = 1,
+                               .stride_h = 1,
+                               .stride_w = 1,
+                               .dil_h = 1,
+                               .dil_w = 1,
+                               .groups = 1};
+    struct q7_cuda_view x = cview(4, 64, 20, 30, Q7_DTYPE_F32),
+                        y = cview(4, 32, 20, 30, Q7_DTYPE_F32);
     struct q7_cuda_conv_plan cp;
     CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F32, 0, 0, &cp));
     CHECK(cp.direct && cp.out_direct && cp.ws_bytes == 0 && cp.chunk == 4);
@@ -74,8 +81,16 @@ static void test_conv_plan(void)
     CHECK(cp.direct && !cp.out_direct && cp.out_bytes == (size_t)4 * 32 * 600 * 4);
     CHECK(cp.out_offset % Q7_CUDA_WS_ALIGN == 0 && cp.ws_bytes >= cp.out_offset + cp.out_bytes);
     /* 3x3 stride 2, groups, chunking under a small limit */
-    p = (struct q7_conv_params){.in_ch = 8, .out_ch = 12, .kh = 3, .kw = 3, .stride_h = 2,
-                                .stride_w = 2, .pad_h = 1, .pad_w = 1, .dil_h = 1, .dil_w = 1,
+    p = (struct q7_conv_params){.in_ch = 8,
+                                .out_ch = 12,
+                                .kh = 3,
+                                .kw = 3,
+                                .stride_h = 2,
+                                .stride_w = 2,
+                                .pad_h = 1,
+                                .pad_w = 1,
+                                .dil_h = 1,
+                                .dil_w = 1,
                                 .groups = 4};
     x = cview(5, 8, 17, 15, Q7_DTYPE_F16);
     y = cview(5, 12, 9, 8, Q7_DTYPE_F16);
@@ -95,12 +110,20 @@ static void test_conv_plan(void)
     x.c = 7;
     CHECK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 0, &cp) == Q7_ERR_ARG);
     /* a GEMM dimension past cuBLAS's int */
-    p = (struct q7_conv_params){.in_ch = 1, .out_ch = 1, .kh = 1, .kw = 1, .stride_h = 1,
-                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    p = (struct q7_conv_params){.in_ch = 1,
+                                .out_ch = 1,
+                                .kh = 1,
+                                .kw = 1,
+                                .stride_h = 1,
+                                .stride_w = 1,
+                                .dil_h = 1,
+                                .dil_w = 1,
+                                .groups = 1};
     x = cview(1, 1, 1 << 16, 1 << 16, Q7_DTYPE_F32);
     y = cview(1, 1, 1 << 16, 1 << 16, Q7_DTYPE_F32);
     CHECK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F32, 0, 0, &cp) == Q7_ERR_LIMIT);
-    CHECK(q7_cuda_conv_out_size(640, 3, 2, 1, 1) == 320 && q7_cuda_conv_out_size(2, 5, 1, 0, 1) < 0);
+    CHECK(q7_cuda_conv_out_size(640, 3, 2, 1, 1) == 320 &&
+          q7_cuda_conv_out_size(2, 5, 1, 0, 1) < 0);
 }
 
 /* The FP16 layout: detect inputs FP32, every other buffer FP16; views of buffers alive at the
@@ -134,20 +157,20 @@ static void test_layout(const char * pt, int64_t n, int64_t h, int64_t w)
             n_f32 += fp16 && !f16[ri];
             struct q7_cuda_view a = q7_cuda_plan_view(&p, base, f16, i);
             const size_t es = a.dtype == Q7_DTYPE_F16 ? 2 : 4;
-            uint8_t * a0 = a.data, * a1 = a0 + (size_t)((a.n - 1) * a.batch_stride +
-                                                        a.c * a.h * a.w) * es;
+            uint8_t *a0 = a.data,
+                    *a1 = a0 + (size_t)((a.n - 1) * a.batch_stride + a.c * a.h * a.w) * es;
             bad += (a.dtype == Q7_DTYPE_F16) != (fp16 && f16[ri]);
             bad += a0 < base || a1 > base + p.arena_bytes;
             for (int j = 0; j < i; j++) {
                 if (!p.live[j] || g->nodes[j]->op == Q7_OP_DETECT || p.slot[j].root == ri)
                     continue;
-                const struct q7_plan_buffer * bi = &p.buf[ri], * bj = &p.buf[p.slot[j].root];
+                const struct q7_plan_buffer *bi = &p.buf[ri], *bj = &p.buf[p.slot[j].root];
                 if (bi->last < bj->first || bj->last < bi->first)
                     continue; /* never alive together */
                 struct q7_cuda_view b = q7_cuda_plan_view(&p, base, f16, j);
                 const size_t eb = b.dtype == Q7_DTYPE_F16 ? 2 : 4;
-                uint8_t * b0 = b.data, * b1 = b0 + (size_t)((b.n - 1) * b.batch_stride +
-                                                            b.c * b.h * b.w) * eb;
+                uint8_t *b0 = b.data,
+                        *b1 = b0 + (size_t)((b.n - 1) * b.batch_stride + b.c * b.h * b.w) * eb;
                 if (a0 < b1 && b0 < a1) {
                     if (bad++ < 5)
                         fprintf(stderr, "  %s: nodes %d and %d overlap\n", pt, i, j);
@@ -159,8 +182,9 @@ static void test_layout(const char * pt, int64_t n, int64_t h, int64_t w)
     CHECK(n_f32 > 0);
     if (bad == 0)
         printf("  FP16 layout of %s at %lldx%lldx%lld: %d FP32 detect inputs, no overlaps, arena "
-           "%.1f MiB\n", strrchr(pt, '/') ? strrchr(pt, '/') + 1 : pt, (long long)n, (long long)h,
-           (long long)w, n_f32, p.arena_bytes / 1048576.0);
+               "%.1f MiB\n",
+               strrchr(pt, '/') ? strrchr(pt, '/') + 1 : pt, (long long)n, (long long)h,
+               (long long)w, n_f32, p.arena_bytes / 1048576.0);
     free(f16);
     q7_plan_free(&p);
     q7_model_free(m);
@@ -205,7 +229,7 @@ static float * at(const struct q7_view * v, int64_t b, int64_t c, int64_t i)
 static void tv_check(const char * what, const struct tview * got, const struct tview * want,
                      double tol)
 {
-    const struct q7_view * g = &got->v, * w = &want->v;
+    const struct q7_view *g = &got->v, *w = &want->v;
     const int64_t hw = g->h * g->w;
     double num = 0, den = 0, worst = 0;
     int64_t wi = -1;
@@ -227,9 +251,10 @@ static void tv_check(const char * what, const struct tview * got, const struct t
         if ((r < 0 || r >= g->c * hw) && got->buf[i] != SENTINEL)
             outside++;
     }
-    CHECKF(rel < tol && outside == 0, "%s: relative L2 %.3g (tol %.1g), worst at (n %lld, c %lld, "
-           "y %lld, x %lld) diff %.3g; %zu cells outside the view changed", what, rel, tol,
-           (long long)(wi / (g->c * hw)), (long long)(wi / hw % g->c),
+    CHECKF(rel < tol && outside == 0,
+           "%s: relative L2 %.3g (tol %.1g), worst at (n %lld, c %lld, "
+           "y %lld, x %lld) diff %.3g; %zu cells outside the view changed",
+           what, rel, tol, (long long)(wi / (g->c * hw)), (long long)(wi / hw % g->c),
            (long long)(wi % hw / g->w), (long long)(wi % g->w), worst, outside);
 }
 
@@ -262,10 +287,17 @@ struct conv_case {
 
 static void run_conv(struct kctx * k, const struct conv_case * cc)
 {
-    struct q7_conv_params p = {.in_ch = (int)cc->cin, .out_ch = (int)cc->cout, .kh = cc->k,
-                               .kw = cc->k, .stride_h = cc->stride, .stride_w = cc->stride,
-                               .pad_h = cc->pad, .pad_w = cc->pad, .dil_h = cc->dil,
-                               .dil_w = cc->dil, .groups = cc->groups,
+    struct q7_conv_params p = {.in_ch = (int)cc->cin,
+                               .out_ch = (int)cc->cout,
+                               .kh = cc->k,
+                               .kw = cc->k,
+                               .stride_h = cc->stride,
+                               .stride_w = cc->stride,
+                               .pad_h = cc->pad,
+                               .pad_w = cc->pad,
+                               .dil_h = cc->dil,
+                               .dil_w = cc->dil,
+                               .groups = cc->groups,
                                .act = {cc->act, 0.1f}};
     const int64_t oh = q7_cuda_conv_out_size(cc->h, cc->k, cc->stride, cc->pad, cc->dil);
     const int64_t ow = q7_cuda_conv_out_size(cc->w, cc->k, cc->stride, cc->pad, cc->dil);
@@ -293,9 +325,9 @@ static void run_conv(struct kctx * k, const struct conv_case * cc)
     CHECK_OK(q7_cuda_exec_node_run(k->e, &nd, xs, &got.v, &extra, NULL, 0));
     char what[160];
     snprintf(what, sizeof what, "%s conv n%lld %lld->%lld %lldx%lld k%d s%d p%d d%d g%d act %d%s",
-             k->fp16 ? "FP16" : "FP32", (long long)cc->n, (long long)cc->cin,
-             (long long)cc->cout, (long long)cc->h, (long long)cc->w, cc->k, cc->stride, cc->pad,
-             cc->dil, cc->groups, (int)cc->act, cc->in_amax > 0 ? " fq" : "");
+             k->fp16 ? "FP16" : "FP32", (long long)cc->n, (long long)cc->cin, (long long)cc->cout,
+             (long long)cc->h, (long long)cc->w, cc->k, cc->stride, cc->pad, cc->dil, cc->groups,
+             (int)cc->act, cc->in_amax > 0 ? " fq" : "");
     tv_check(what, &got, &want, k->tol);
     k->cases++;
     free(x.buf);
@@ -309,7 +341,7 @@ static void test_convs(struct kctx * k)
 {
     static const struct conv_case cases[] = {
         /* n  cin  h   w  cout k s p d g  act                 bias xo xe yo ye amax */
-        {2, 5, 9, 11, 7, 1, 1, 0, 1, 1, Q7_ACT_IDENTITY, 0, 2, 3, 1, 4, 0},  /* direct */
+        {2, 5, 9, 11, 7, 1, 1, 0, 1, 1, Q7_ACT_IDENTITY, 0, 2, 3, 1, 4, 0}, /* direct */
         {3, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 0, 0, 0, 0, 0},
         {2, 16, 17, 15, 32, 3, 2, 1, 1, 1, Q7_ACT_LEAKY_RELU, 1, 2, 3, 5, 6, 0},
         {1, 3, 12, 12, 8, 5, 1, 2, 1, 1, Q7_ACT_RELU, 1, 0, 0, 0, 0, 0},
@@ -429,8 +461,10 @@ static void test_simple_ops(struct kctx * k)
     run_simple(k, &nd, 1, 2, 13, 4, 7, 13, 4, 7, ref_implicit);
     memset(nd.w, 0, sizeof nd.w);
     /* pools: SPP's stride-1 windows, stride 2, ceil mode */
-    static const struct q7_pool_params pools[] = {
-        {5, 5, 1, 1, 2, 2, 0}, {13, 13, 1, 1, 6, 6, 0}, {2, 2, 2, 2, 0, 0, 0}, {3, 3, 2, 2, 0, 0, 1}};
+    static const struct q7_pool_params pools[] = {{5, 5, 1, 1, 2, 2, 0},
+                                                  {13, 13, 1, 1, 6, 6, 0},
+                                                  {2, 2, 2, 2, 0, 0, 0},
+                                                  {3, 3, 2, 2, 0, 0, 1}};
     static const int64_t pool_out[][2] = {{11, 10}, {11, 10}, {5, 5}, {5, 5}};
     for (int i = 0; i < 4; i++) {
         nd.op = Q7_OP_MAXPOOL;
@@ -468,7 +502,7 @@ static void test_detect(struct kctx * k)
         rows += 3 * hs[l] * ws[l];
     }
     const size_t count = (size_t)(2 * rows * 7);
-    float * got = xmalloc(count * sizeof(float)), * want = xmalloc(count * sizeof(float));
+    float *got = xmalloc(count * sizeof(float)), *want = xmalloc(count * sizeof(float));
     q7_ref_detect(xp, &p, want, rows);
     struct q7_node nd = {.op = Q7_OP_DETECT, .name = "detect", .n_inputs = 3};
     nd.p.detect = p;
@@ -511,10 +545,11 @@ static int hist_equal(const char * what, const struct q7_calib_hist * a,
                       const struct q7_calib_hist * b)
 {
     int64_t na = q7_calib_hist_num_bins(a), nb = q7_calib_hist_num_bins(b), ea = 0, eb = 0;
-    const int64_t * ca = q7_calib_hist_counts(a), * cb = q7_calib_hist_counts(b);
-    const float * fa = q7_calib_hist_edges(a, &ea), * fb = q7_calib_hist_edges(b, &eb);
-    int ok = na == nb && ea == eb && (na == 0 || (memcmp(ca, cb, (size_t)na * 8) == 0 &&
-                                                  memcmp(fa, fb, (size_t)ea * 4) == 0));
+    const int64_t *ca = q7_calib_hist_counts(a), *cb = q7_calib_hist_counts(b);
+    const float *fa = q7_calib_hist_edges(a, &ea), *fb = q7_calib_hist_edges(b, &eb);
+    int ok =
+        na == nb && ea == eb &&
+        (na == 0 || (memcmp(ca, cb, (size_t)na * 8) == 0 && memcmp(fa, fb, (size_t)ea * 4) == 0));
     if (!ok) {
         fprintf(stderr, "  %s: %lld vs %lld bins, %lld vs %lld edges\n", what, (long long)na,
                 (long long)nb, (long long)ea, (long long)eb);
@@ -532,7 +567,7 @@ static int hist_equal(const char * what, const struct q7_calib_hist * a,
 static void hist_case(struct q7_cuda_exec * e, const char * what, int64_t bins, int n_batches,
                       const float * amp, int64_t n, int64_t c, int64_t hw, int64_t c_extra)
 {
-    struct q7_calib_hist * hc = q7_calib_hist_create(bins), * hd = q7_calib_hist_create(bins);
+    struct q7_calib_hist *hc = q7_calib_hist_create(bins), *hd = q7_calib_hist_create(bins);
     for (int b = 0; b < n_batches; b++) {
         struct tview t = tv_make(n, c, 1, hw, c_extra ? 1 : 0, c_extra);
         for (size_t i = 0; i < t.len; i++)

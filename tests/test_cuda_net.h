@@ -221,8 +221,7 @@ static void test_vs_cpu(const char * pt, int fuse, int64_t n, int64_t h, int64_t
             CHECKF((fp16 || (s.worst < tol && out_rel < tol)) && s.compared > 0,
                    "%s %s: worst node %d (%s) relative L2 %.3g, output %.3g", pt,
                    fp16 ? "FP16" : "FP32", s.worst_node,
-                   s.worst_node >= 0 ? m->graph->nodes[s.worst_node]->name : "-", s.worst,
-                   out_rel);
+                   s.worst_node >= 0 ? m->graph->nodes[s.worst_node]->name : "-", s.worst, out_rel);
             printf("  %s vs CPU, %s %s: %d nodes, worst %.2e (%s), output %.2e\n",
                    strrchr(pt, '/') ? strrchr(pt, '/') + 1 : pt, fuse ? "fused" : "origin",
                    fp16 ? "FP16" : "FP32", s.compared, s.worst,
@@ -250,7 +249,7 @@ static enum q7_status hist_hook(void * user, struct q7_cuda_exec * e, const stru
                                 const struct q7_cuda_view * dev, const struct q7_view * host)
 {
     struct hist_check * hc = user;
-    struct q7_calib_hist * a = q7_calib_hist_create(0), * b = q7_calib_hist_create(0);
+    struct q7_calib_hist *a = q7_calib_hist_create(0), *b = q7_calib_hist_create(0);
     const int64_t count = host->n * host->c * host->h * host->w;
     enum q7_status sa = q7_calib_hist_collect(a, host->data, count);
     enum q7_status sb = q7_cuda_exec_hist_collect(e, dev, b);
@@ -332,7 +331,7 @@ static void test_qdq(const char * model, const char * img)
         char qi[300], qw[300];
         snprintf(qi, sizeof qi, "%s._input_quantizer", nd->name);
         snprintf(qw, sizeof qw, "%s._weight_quantizer", nd->name);
-        const struct q7_amax_entry * ai = q7_amax_table_find(t, qi), * aw = q7_amax_table_find(t, qw);
+        const struct q7_amax_entry *ai = q7_amax_table_find(t, qi), *aw = q7_amax_table_find(t, qw);
         CHECKF(ai && aw && ai->n == 1 && aw->n == nd->p.conv.out_ch, "%s: amax missing", nd->name);
         if (ai && aw && aw->n == nd->p.conv.out_ch) {
             CHECK_OK(q7_cuda_exec_set_conv_quant(e, i, q7_fq_scale(ai->values[0]), aw->values));
@@ -343,12 +342,11 @@ static void test_qdq(const char * model, const char * img)
     CHECK_OK(q7_cuda_exec_output_rows(e, 1, h, w, &rows, &no));
     float * out = xmalloc((size_t)(rows * no) * sizeof(float));
     CHECK_OK(q7_cuda_exec_run_u8(e, x.data, 1, h, w, out));
-    const double err = rows * no == q7_npy_numel(&ref) ? q7t_rel_l2(out, ref.data,
-                                                                    (size_t)(rows * no))
-                                                       : INFINITY;
+    const double err =
+        rows * no == q7_npy_numel(&ref) ? q7t_rel_l2(out, ref.data, (size_t)(rows * no)) : INFINITY;
     CHECKF(err < QDQ_TOL, "%s qdq-mse: relative L2 %.3g", model, err);
-    printf("  %s fake INT8 (mse amax, %d convs) vs raw_qdq-mse: relative L2 %.2e\n", model,
-           convs, err);
+    printf("  %s fake INT8 (mse amax, %d convs) vs raw_qdq-mse: relative L2 %.2e\n", model, convs,
+           err);
     /* switching quantization off gives the fused FP32 result back */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == Q7_OP_CONV2D && q7_cuda_exec_node_live(e, i))
@@ -404,8 +402,9 @@ static void test_batch(const char * pt)
         }
         CHECK(q7_cuda_exec_run_u8(e, x, 1, 100, 64, one) != Q7_OK);
         printf("  batch of %lld = %lld single runs; vs CPU relative L2 %.2e; arena %.1f MiB, "
-               "workspace %.1f MiB, weights %.1f MiB\n", (long long)n, (long long)n, rel,
-               q7_cuda_exec_arena_bytes(e) / 1048576.0, q7_cuda_exec_workspace_bytes(e) / 1048576.0,
+               "workspace %.1f MiB, weights %.1f MiB\n",
+               (long long)n, (long long)n, rel, q7_cuda_exec_arena_bytes(e) / 1048576.0,
+               q7_cuda_exec_workspace_bytes(e) / 1048576.0,
                q7_cuda_exec_weight_bytes(e) / 1048576.0);
         free(all);
         free(one);
@@ -446,7 +445,7 @@ struct node_time {
 
 static int by_time_desc(const void * a, const void * b)
 {
-    const struct node_time * x = a, * y = b;
+    const struct node_time *x = a, *y = b;
     return (x->s < y->s) - (x->s > y->s);
 }
 
@@ -484,9 +483,9 @@ static void bench_profile(struct q7_graph * g, int fp16, int64_t n, int64_t img,
     }
     qsort(t, (size_t)g->n_nodes, sizeof *t, by_time_desc);
     printf("\n%s, batch %lld, %lldx%lld: nodes %.2f ms (convs %.0f%%), whole run %.2f ms. "
-           "Slowest 10 nodes:\n", fp16 ? "FP16" : "FP32", (long long)n, (long long)img,
-           (long long)img, total * 1e3, total > 0 ? 100.0 * conv_total / total : 0.0,
-           q7_cuda_exec_last_ms(e));
+           "Slowest 10 nodes:\n",
+           fp16 ? "FP16" : "FP32", (long long)n, (long long)img, (long long)img, total * 1e3,
+           total > 0 ? 100.0 * conv_total / total : 0.0, q7_cuda_exec_last_ms(e));
     printf("  %-5s %-26s %-8s %-22s %9s %6s %9s\n", "node", "name", "op", "output", "ms", "%",
            "TFLOP/s");
     for (int k = 0; k < 10 && k < g->n_nodes; k++) {
@@ -585,7 +584,8 @@ static int cuda_bench(int argc, char ** argv)
         }
         printf("%s memory: arena %.0f MiB, conv workspace %.0f MiB, weights %.0f MiB\n",
                fp16 ? "FP16" : "FP32", q7_cuda_exec_arena_bytes(e) / 1048576.0,
-               q7_cuda_exec_workspace_bytes(e) / 1048576.0, q7_cuda_exec_weight_bytes(e) / 1048576.0);
+               q7_cuda_exec_workspace_bytes(e) / 1048576.0,
+               q7_cuda_exec_weight_bytes(e) / 1048576.0);
         q7_cuda_exec_free(e);
     }
     const int64_t pb = bmax < 8 ? bmax : 8;

@@ -247,10 +247,53 @@ static void test_calibration(const char * model, const cJSON * ref_amax)
     cJSON_Delete(hist);
 }
 
+/* The TensorRT placement: pool input quantizers, and concat inputs sharing the scale of the
+ * quantizer that reads the concat. */
+static void test_trt_placement(void)
+{
+    struct q7_model * m = NULL;
+    CHECK_OK(q7_model_load(q7t_fixture("yolov7-tiny/model.pt"), NULL, &m));
+    if (!m)
+        return;
+    CHECK_OK(q7_model_fuse(m));
+    struct q7_qdq * qdq = NULL;
+    CHECK_OK(q7_qdq_insert(m->graph, Q7_QDQ_TRT, &qdq));
+    if (qdq) {
+        int pools = 0, followers = 0;
+        for (int i = 0; i < m->graph->n_nodes; i++)
+            pools += m->graph->nodes[i]->op == Q7_OP_MAXPOOL && m->graph->nodes[i]->in_quant;
+        for (int k = 0; k < qdq->n; k++)
+            followers += qdq->leader[k] >= 0;
+        CHECKF(pools > 0 && qdq->n == 116 + pools, "%d pools quantized, %d quantizers", pools,
+               qdq->n);
+        CHECKF(followers > 0, "no quantizer shares a concat's scale");
+        CHECK(q7_qdq_find(qdq, "model.8.m._input_quantizer") != NULL);
+        /* with amax set on every leader, followers take the leader's value */
+        for (int k = 0; k < qdq->n; k++)
+            if (qdq->q[k]->axis < 0) {
+                float v = 1.0f + (float)k;
+                q7_quant_set_calibrating(qdq->q[k], 1);
+                CHECK_OK(q7_quant_collect(qdq->q[k], &v, 1, 1));
+                q7_quant_set_calibrating(qdq->q[k], 0);
+            }
+        CHECK_OK(q7_qdq_compute_amax(qdq, Q7_CALIB_MAX, NULL));
+        int bad = 0;
+        for (int k = 0; k < qdq->n; k++)
+            if (qdq->leader[k] >= 0)
+                bad += qdq->q[k]->amax[0] != qdq->q[qdq->leader[k]]->amax[0];
+        CHECK(bad == 0);
+        printf("  trt placement: %d pools quantized, %d quantizers share a concat scale\n", pools,
+               followers);
+    }
+    q7_qdq_free(qdq);
+    q7_model_free(m);
+}
+
 int main(void)
 {
     q7t_require(q7t_fixture("yolov7-tiny/ref/amax.json"));
     q7_log_set_level(Q7_LOG_WARN);
+    test_trt_placement();
     const char * models[] = {"yolov7-tiny", "yolov7"};
     for (int k = 0; k < 2; k++) {
         char path[256];

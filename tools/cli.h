@@ -31,7 +31,7 @@ enum q7_status cli_write_json(const char * path, const cJSON * root);
 
 /* Options shared by every command that reads a dataset (eval, calib, table, sens). */
 struct cli_eval_opts {
-    const char * weights, * data, * coco_json, * decoder;
+    const char * weights, * data, * coco_json, * decoder, * qdq;
     int batch, img, threads, workers;
     double conf, iou;
 };
@@ -47,7 +47,9 @@ struct cli_eval_opts {
     {"--iou", CLI_DOUBLE, &(o).iou, "NMS IoU threshold (default 0.65)"},                       \
     {"--decoder", CLI_STR, &(o).decoder, "JPEG decoder: turbo (OpenCV's pixels), stb, auto"},  \
     {"--threads", CLI_INT, &(o).threads, "CPU threads for the network (default: all)"},        \
-    {"--workers", CLI_INT, &(o).workers, "image decoding threads (default: all cores)"}
+    {"--workers", CLI_INT, &(o).workers, "image decoding threads (default: all cores)"},        \
+    {"--qdq", CLI_STR, &(o).qdq, "QDQ placement: seed (default) or trt (pools quantized, "      \
+                                 "concat inputs share a scale)"}
 
 int cli_eval_options_ok(const struct cli_eval_opts * o);
 enum q7_status cli_parse_decoder(const char * s, enum q7_decoder * out);

@@ -70,10 +70,13 @@ int cmd_calib(int argc, char ** argv)
     struct q7_qdq * qdq = NULL;
     struct q7_amax_table * tables[ALL_METHODS] = {0};
     enum q7_decoder dec = Q7_DECODER_AUTO;
+    enum q7_qdq_mode qmode = Q7_QDQ_SEED;
     int rc = 1;
     enum q7_calib_method cm;
     double pct;
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
+    if (!st)
+        st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_calib_method_parse(method_name, &cm, &pct)) ||
         (st = q7_model_load(o.weights, NULL, &m)) || (st = q7_model_fuse(m)) ||
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
@@ -81,7 +84,7 @@ int cmd_calib(int argc, char ** argv)
     struct q7_exec_params xp = q7_exec_params_default();
     xp.threads = o.threads;
     if ((st = q7_exec_create(m->graph, &xp, &e)) ||
-        (st = q7_qdq_insert(m->graph, Q7_QDQ_SEED, &qdq)))
+        (st = q7_qdq_insert(m->graph, qmode, &qdq)))
         goto done;
     struct q7_eval_params ep = cli_eval_params(&o, dec, NULL);
     double secs = 0;

@@ -127,15 +127,18 @@ int cmd_eval(int argc, char ** argv)
     struct q7_qdq * qdq = NULL;
     struct q7_amax_table * table = NULL;
     enum q7_decoder dec = Q7_DECODER_AUTO;
+    enum q7_qdq_mode qmode = Q7_QDQ_SEED;
     int rc = 1;
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
+    if (!st)
+        st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_model_load(o.weights, NULL, &m)) ||
         ((fused || amax) && (st = q7_model_fuse(m))))
         goto done;
     if (amax) {
         int missing = 0, n = 0;
         if ((st = q7_amax_table_load(amax, method, &table)) ||
-            (st = q7_qdq_insert(m->graph, Q7_QDQ_SEED, &qdq)) ||
+            (st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
             (st = q7_amax_table_apply(table, qdq->q, qdq->n, &missing)) ||
             (disable && (st = q7_qdq_set_enabled(qdq, disable, 0, &n))))
             goto done;

@@ -168,8 +168,11 @@ int cmd_sens(int argc, char ** argv)
     struct batches b = {0};
     struct sens_row * rows = NULL;
     enum q7_decoder dec = Q7_DECODER_AUTO;
+    enum q7_qdq_mode qmode = Q7_QDQ_SEED;
     int rc = 1, n_rows = 0;
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
+    if (!st)
+        st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_model_load(o.weights, NULL, &m)) || (st = q7_model_fuse(m)) ||
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
@@ -180,7 +183,7 @@ int cmd_sens(int argc, char ** argv)
     ep.progress = 0;
     if ((st = q7_exec_create(g, &xp, &e)) ||
         (st = collect_batches(ds, &ep, g->stride_max, batches, &b)) ||
-        (st = run_all(e, &b, 1, NULL, NULL)) || (st = q7_qdq_insert(g, Q7_QDQ_SEED, &qdq)))
+        (st = run_all(e, &b, 1, NULL, NULL)) || (st = q7_qdq_insert(g, qmode, &qdq)))
         goto done;
     if (amax) {
         if ((st = q7_amax_table_load(amax, method, &table)) ||
@@ -204,7 +207,7 @@ int cmd_sens(int argc, char ** argv)
             qdq->n / 2, amax ? amax : method, b.n, all_sqnr, all_cos);
     for (int i = 0; i < g->n_nodes; i++) {
         struct q7_node * nd = g->nodes[i];
-        if (!nd->in_quant)
+        if (!nd->in_quant || nd->op != Q7_OP_CONV2D)
             continue;
         q7_qdq_set_enabled(qdq, NULL, except, NULL);
         q7_quant_set_enabled(nd->in_quant, !except);

@@ -66,8 +66,11 @@ int cmd_table(int argc, char ** argv)
     struct q7_amax_table * tables[MAX_METHODS] = {0};
     cJSON * root = cJSON_CreateObject(), * table = cJSON_AddObjectToObject(root, "table");
     enum q7_decoder dec = Q7_DECODER_AUTO;
+    enum q7_qdq_mode qmode = Q7_QDQ_SEED;
     int rc = 1;
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
+    if (!st)
+        st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_model_load(o.weights, NULL, &m)))
         goto done;
     for (int k = 0; k < n_methods; k++) { /* refuse bad names before hours of work */
@@ -121,7 +124,7 @@ int cmd_table(int argc, char ** argv)
     }
     /* QDQ on the fused graph; the executor reads quantizers at refresh time */
     double calib_s = 0.0;
-    if ((st = q7_qdq_insert(m->graph, Q7_QDQ_SEED, &qdq)) ||
+    if ((st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
         (st = q7_calibrate(e, m->graph, qdq, cds ? cds : ds, &ep, calib_batches, &calib_s)))
         goto done;
     cJSON_AddNumberToObject(meta, "calibration_seconds", calib_s);

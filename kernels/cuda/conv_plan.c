@@ -22,8 +22,7 @@ int64_t q7_cuda_conv_out_size(int64_t in, int k, int stride, int pad, int dil)
 
 enum q7_status q7_cuda_conv2d_plan(const struct q7_cuda_view * x, const struct q7_cuda_view * y,
                                    const struct q7_conv_params * p, enum q7_dtype gemm_in,
-                                   int fake_quant, size_t ws_limit,
-                                   struct q7_cuda_conv_plan * out)
+                                   int fake_quant, size_t ws_limit, struct q7_cuda_conv_plan * out)
 {
     memset(out, 0, sizeof *out);
     if (gemm_in != Q7_DTYPE_F32 && gemm_in != Q7_DTYPE_F16)
@@ -60,13 +59,11 @@ enum q7_status q7_cuda_conv2d_plan(const struct q7_cuda_view * x, const struct q
     /* bytes per image of each workspace piece */
     size_t col_img = 0, out_img = 0, tmp;
     const size_t in_size = q7_dtype_size(gemm_in);
-    if (!out->direct &&
-        (!q7_size_mul((size_t)out->k_all, (size_t)out->m, &tmp) ||
-         !q7_size_mul(tmp, in_size, &col_img)))
+    if (!out->direct && (!q7_size_mul((size_t)out->k_all, (size_t)out->m, &tmp) ||
+                         !q7_size_mul(tmp, in_size, &col_img)))
         return q7_error_set(Q7_ERR_LIMIT, "cuda conv: im2col buffer overflows");
-    if (!out->out_direct &&
-        (!q7_size_mul((size_t)p->out_ch, (size_t)out->m, &tmp) ||
-         !q7_size_mul(tmp, sizeof(float), &out_img)))
+    if (!out->out_direct && (!q7_size_mul((size_t)p->out_ch, (size_t)out->m, &tmp) ||
+                             !q7_size_mul(tmp, sizeof(float), &out_img)))
         return q7_error_set(Q7_ERR_LIMIT, "cuda conv: GEMM output buffer overflows");
     const size_t per_img = align_ws(col_img) + align_ws(out_img);
     if (ws_limit == 0)

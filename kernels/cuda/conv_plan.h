@@ -34,9 +34,9 @@ struct q7_cuda_conv_plan {
     int direct;            /* A is x (no im2col) */
     int out_direct;        /* C is y (else an FP32 workspace + epilogue) */
     int64_t oh, ow;
-    int64_t m, n, k;       /* per image and group (see above) */
-    int64_t k_all;         /* in_ch * kh * kw: rows of the im2col buffer per image */
-    int64_t chunk;         /* images per batched GEMM */
+    int64_t m, n, k;              /* per image and group (see above) */
+    int64_t k_all;                /* in_ch * kh * kw: rows of the im2col buffer per image */
+    int64_t chunk;                /* images per batched GEMM */
     size_t col_offset, col_bytes; /* im2col buffer for a chunk (0 bytes when direct) */
     size_t out_offset, out_bytes; /* FP32 GEMM output for a chunk (0 when out_direct) */
     size_t ws_bytes;              /* workspace the conv needs */
@@ -49,8 +49,7 @@ struct q7_cuda_conv_plan {
  * cuBLAS's int or a single image's workspace overflows size_t. */
 enum q7_status q7_cuda_conv2d_plan(const struct q7_cuda_view * x, const struct q7_cuda_view * y,
                                    const struct q7_conv_params * p, enum q7_dtype gemm_in,
-                                   int fake_quant, size_t ws_limit,
-                                   struct q7_cuda_conv_plan * out);
+                                   int fake_quant, size_t ws_limit, struct q7_cuda_conv_plan * out);
 
 /* Output size of a conv or pool along one axis, as PyTorch: floor((in + 2*pad - dil*(k-1) - 1)
  * / stride) + 1; -1 when the window does not fit. */

@@ -22,8 +22,7 @@ enum q7_status q7_cuda_check(cudaError_t err, const char * what, const char * fi
                         cudaGetErrorString(err), short_path(file), line);
 }
 
-enum q7_status q7_cublas_check(cublasStatus_t st, const char * what, const char * file,
-                               int line)
+enum q7_status q7_cublas_check(cublasStatus_t st, const char * what, const char * file, int line)
 {
     if (st == CUBLAS_STATUS_SUCCESS)
         return Q7_OK;

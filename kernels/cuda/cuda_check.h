@@ -26,8 +26,7 @@ extern "C" {
  * q7_error_set(Q7_ERR_CUDA, "<what>: <cudaErrorName>: <text> (<file>:<line>)"). */
 enum q7_status q7_cuda_check(cudaError_t err, const char * what, const char * file, int line);
 /* The same for cuBLAS statuses. */
-enum q7_status q7_cublas_check(cublasStatus_t st, const char * what, const char * file,
-                               int line);
+enum q7_status q7_cublas_check(cublasStatus_t st, const char * what, const char * file, int line);
 
 #define Q7_CUDA_CHECK(expr) q7_cuda_check((expr), #expr, __FILE__, __LINE__)
 #define Q7_CUBLAS_CHECK(expr) q7_cublas_check((expr), #expr, __FILE__, __LINE__)

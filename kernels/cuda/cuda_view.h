@@ -13,8 +13,8 @@ extern "C" {
 #endif
 
 struct q7_cuda_view {
-    void * data;          /* device pointer */
-    enum q7_dtype dtype;  /* Q7_DTYPE_F32 or Q7_DTYPE_F16 */
+    void * data;         /* device pointer */
+    enum q7_dtype dtype; /* Q7_DTYPE_F32 or Q7_DTYPE_F16 */
     int64_t n, c, h, w;
     int64_t batch_stride; /* elements between images; c*h*w for a whole tensor */
 };

@@ -22,7 +22,8 @@
 #define __shared__ static
 #define __forceinline__ inline
 
-namespace q7c {
+namespace q7c
+{
 
 inline uint3 blockIdx, threadIdx;
 inline dim3 blockDim, gridDim;
@@ -100,7 +101,7 @@ inline unsigned int atomicOr(unsigned int * p, unsigned int v)
 
 } // namespace q7c
 
-#define Q7C_LAUNCH(kernel, blocks, threads, smem, stream, ...)                                    \
+#define Q7C_LAUNCH(kernel, blocks, threads, smem, stream, ...)                                     \
     q7c::emu_launch((smem), [&] { kernel(__VA_ARGS__); })
 #define Q7C_DYNAMIC_SMEM(type, name) type * name = static_cast<type *>(q7c::emu_smem_ptr)
 

@@ -208,8 +208,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                                           const void * alpha, const void * A, cudaDataType Atype,
                                           int lda, long long int strideA, const void * B,
                                           cudaDataType Btype, int ldb, long long int strideB,
-                                          const void * beta, void * C, cudaDataType Ctype,
-                                          int ldc, long long int strideC, int batchCount,
+                                          const void * beta, void * C, cudaDataType Ctype, int ldc,
+                                          long long int strideC, int batchCount,
                                           cublasComputeType_t computeType, cublasGemmAlgo_t algo)
 {
     /* what q7 uses, checked as strictly as cuBLAS would */
@@ -226,7 +226,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
         const uint8_t * ai = (const uint8_t *)A + (size_t)(i * strideA) * es;
         const uint8_t * bi = (const uint8_t *)B + (size_t)(i * strideB) * es;
         float * ci = (float *)C + (size_t)(i * strideC);
-        float * ta, * tb;
+        float *ta, *tb;
         const float * fa = as_f32(ai, Atype, (size_t)lda * (size_t)(k - 1) + (size_t)m, &ta);
         const float * fb = as_f32(bi, Btype, (size_t)ldb * (size_t)(n - 1) + (size_t)k, &tb);
         if (!fa || !fb) {
@@ -234,8 +234,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
             free(tb);
             return CUBLAS_STATUS_ALLOC_FAILED;
         }
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, a, fa, lda, fb, ldb, b,
-                    ci, ldc);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, a, fa, lda, fb, ldb, b, ci,
+                    ldc);
         free(ta);
         free(tb);
     }
