@@ -62,9 +62,20 @@ enum q7_status q7_model_load(const char * path, const struct q7_model_params * p
     } else {
         st = q7_ckpt_load(path, NULL, &m->ckpt);
         if (!st) {
-            m->module = q7_yolo_find_model(q7_ckpt_root(m->ckpt), path);
-            if (!m->module)
-                st = Q7_ERR_FORMAT;
+            const struct q7_py * root = q7_ckpt_root(m->ckpt);
+            const struct q7_py * sd = q7_py_dict_get(root, "state_dict");
+            if (p->cfg && !q7_py_is_class(q7_py_dict_get(root, "model"), "Model")) {
+                /* a bare state_dict (or {"state_dict": ...}): structure from the config */
+                struct q7_model_params yp = *p;
+                yp.random_init = 0;
+                if (!(st = load_yaml_model(m, p->cfg, &yp)))
+                    st = q7_yolo_model_load_state_dict((struct q7_py *)m->module,
+                                                       sd ? sd : root, path);
+            } else {
+                m->module = q7_yolo_find_model(root, path);
+                if (!m->module)
+                    st = Q7_ERR_FORMAT;
+            }
         }
     }
     if (!st)

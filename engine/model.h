@@ -10,7 +10,8 @@ extern "C" {
 #endif
 
 struct q7_model_params {
-    const char * cfg;   /* yaml config for a bare state_dict checkpoint, or NULL */
+    const char * cfg;   /* yaml config giving the structure of a bare state_dict
+                           checkpoint (root = {name: tensor} or {"state_dict": ...}) */
     int random_init;    /* yaml only: 1 = seeded random weights, 0 = zeros */
     int shapes_only;    /* yaml only: no weight data (info: shapes, params, GFLOPs) */
     uint64_t seed;

@@ -191,6 +191,63 @@ static void test_hostile_graphs(void)
     q7_pyheap_free(h);
 }
 
+struct sd_build {
+    struct q7_pyheap * heap;
+    struct q7_py * dict;
+};
+
+static enum q7_status sd_add(void * user, const char * name, const struct q7_py * t,
+                             int is_buffer)
+{
+    (void)is_buffer;
+    struct sd_build * b = user;
+    return q7_py_dict_set_str(b->heap, b->dict, name, (struct q7_py *)t);
+}
+
+/* A bare state_dict (name -> tensor) with the structure from a yaml config, as
+ * `q7 run --weights sd.pt --cfg cfg.yaml` loads it: same output as the full checkpoint. */
+static void test_state_dict_with_cfg(void)
+{
+    struct q7_model * full = NULL;
+    CHECK_OK(q7_model_load(q7t_fixture("family/training-yolov7.pt"), NULL, &full));
+    if (!full)
+        return;
+    struct sd_build b = {q7_pyheap_create(), NULL};
+    b.dict = q7_py_new(b.heap, Q7_PY_DICT);
+    CHECK_OK(q7_py_state_dict_walk(full->module, "", sd_add, &b));
+    /* the narrow checkpoint's own config: yolov7.yaml at width_multiple 1/16 */
+    struct q7_cfg_params cp = q7_cfg_params_default();
+    cp.width_multiple = 0.0625;
+    struct q7_py * model = NULL;
+    CHECK_OK(q7_yolo_model_from_yaml(q7t_fixture("family/cfg/training/yolov7.yaml"), &cp,
+                                     b.heap, &model));
+    CHECK_OK(q7_yolo_model_load_state_dict(model, b.dict, "state_dict"));
+    struct q7_graph * g = NULL;
+    CHECK_OK(q7_yolo_build_graph(model, "state_dict", &g));
+    if (g) {
+        uint64_t seed = 5;
+        float x[3 * 64 * 64];
+        for (int i = 0; i < 3 * 64 * 64; i++)
+            x[i] = q7t_rand_uniform(&seed, 0, 1);
+        int64_t n0 = 0, n1 = 0;
+        float * a = run_graph(g, x, 64, 64, &n0);
+        float * want = run_graph(full->graph, x, 64, 64, &n1);
+        CHECK(a && want && n0 == n1 && q7t_compare("state_dict+cfg", a, want, (size_t)n0, 0, 0, 5) == 0);
+        free(a);
+        free(want);
+    }
+    /* a state_dict that lacks a tensor is refused with its name */
+    struct q7_py * model2 = NULL;
+    struct q7_py * partial = q7_py_new(b.heap, Q7_PY_DICT);
+    CHECK_OK(q7_yolo_model_from_yaml(q7t_fixture("family/cfg/training/yolov7.yaml"), &cp,
+                                     b.heap, &model2));
+    CHECK(q7_yolo_model_load_state_dict(model2, partial, "sd.pt") != Q7_OK);
+    CHECK(strstr(q7_error_message(), "sd.pt") != NULL);
+    q7_graph_free(g);
+    q7_pyheap_free(b.heap);
+    q7_model_free(full);
+}
+
 int main(void)
 {
     q7t_require(q7t_fixture("family/family.json"));
@@ -202,5 +259,6 @@ int main(void)
     test_passes("family/training-yolov7-e6e.pt"); /* IAuxDetect, ReOrg, DownC */
     test_passes("family/deploy-yolov7-tiny.pt");  /* LeakyReLU, Detect */
     test_hostile_graphs();
+    test_state_dict_with_cfg();
     return q7t_finish("test_model");
 }

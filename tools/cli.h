@@ -31,7 +31,7 @@ enum q7_status cli_write_json(const char * path, const cJSON * root);
 
 /* Options shared by every command that reads a dataset (eval, calib, table, sens). */
 struct cli_eval_opts {
-    const char * weights, * data, * coco_json, * decoder, * qdq;
+    const char * weights, * data, * coco_json, * decoder, * qdq, * cfg;
     int batch, img, threads, workers;
     double conf, iou;
 };
@@ -39,6 +39,7 @@ struct cli_eval_opts {
     {.batch = 8, .img = 640, .conf = 0.001, .iou = 0.65, .decoder = NULL}
 #define CLI_EVAL_OPTIONS(o)                                                                     \
     {"--weights", CLI_STR, &(o).weights, "checkpoint (.pt)"},                                   \
+    {"--cfg", CLI_STR, &(o).cfg, "yaml config for a bare state_dict checkpoint"},              \
     {"--data", CLI_STR, &(o).data, "image list (val.txt), image folder or one image"},          \
     {"--coco-json", CLI_STR, &(o).coco_json, "labels from a COCO instances file (91->80 ids)"}, \
     {"--batch", CLI_INT, &(o).batch, "batch size (default 8)"},                                \
@@ -52,6 +53,8 @@ struct cli_eval_opts {
                                  "concat inputs share a scale)"}
 
 int cli_eval_options_ok(const struct cli_eval_opts * o);
+/* Loads --weights (with --cfg for a bare state_dict). */
+enum q7_status cli_load_model(const struct cli_eval_opts * o, struct q7_model ** m);
 enum q7_status cli_parse_decoder(const char * s, enum q7_decoder * out);
 enum q7_status cli_load_dataset(const struct cli_eval_opts * o, int nc, struct q7_dataset ** ds,
                                 struct q7_coco_gt ** gt);

@@ -78,7 +78,7 @@ int cmd_calib(int argc, char ** argv)
     if (!st)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_calib_method_parse(method_name, &cm, &pct)) ||
-        (st = q7_model_load(o.weights, NULL, &m)) || (st = q7_model_fuse(m)) ||
+        (st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
     struct q7_exec_params xp = q7_exec_params_default();

@@ -9,6 +9,13 @@ int cli_eval_options_ok(const struct cli_eval_opts * o)
     return o->batch >= 1 && o->img >= 32 && o->conf >= 0 && o->iou > 0 && o->iou <= 1;
 }
 
+enum q7_status cli_load_model(const struct cli_eval_opts * o, struct q7_model ** m)
+{
+    struct q7_model_params mp = q7_model_params_default();
+    mp.cfg = o->cfg;
+    return q7_model_load(o->weights, &mp, m);
+}
+
 enum q7_status cli_load_dataset(const struct cli_eval_opts * o, int nc, struct q7_dataset ** ds,
                                 struct q7_coco_gt ** gt)
 {
@@ -132,7 +139,7 @@ int cmd_eval(int argc, char ** argv)
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
     if (!st)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
-    if (st || (st = q7_model_load(o.weights, NULL, &m)) ||
+    if (st || (st = cli_load_model(&o, &m)) ||
         ((fused || amax) && (st = q7_model_fuse(m))))
         goto done;
     if (amax) {

@@ -50,10 +50,11 @@ static void dump_hook(void * user, const struct q7_node * nd, const struct q7_vi
 
 int cmd_run(int argc, char ** argv)
 {
-    const char * weights = NULL, * input = NULL, * output = NULL, * dump = NULL;
+    const char * weights = NULL, * input = NULL, * output = NULL, * dump = NULL, * cfg = NULL;
     int fused = 0, threads = 0, ref = 0, help = 0;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt) or yaml config"},
+        {"--cfg", CLI_STR, &cfg, "yaml config for a bare state_dict checkpoint"},
         {"--input", CLI_STR, &input, "preprocessed input .npy: uint8 CHW or NCHW (RGB, "
                                      "letterboxed), or float32 already divided by 255"},
         {"--output", CLI_STR, &output, "raw head output .npy (rows x 85, or N x rows x 85)"},
@@ -91,7 +92,9 @@ int cmd_run(int argc, char ** argv)
         goto done;
     }
     int64_t n = batched ? x.shape[0] : 1, h = x.shape[batched + 1], w = x.shape[batched + 2];
-    if ((st = q7_model_load(weights, NULL, &m)) || (fused && (st = q7_model_fuse(m))))
+    struct q7_model_params mp = q7_model_params_default();
+    mp.cfg = cfg;
+    if ((st = q7_model_load(weights, &mp, &m)) || (fused && (st = q7_model_fuse(m))))
         goto done;
     struct q7_exec_params ep = q7_exec_params_default();
     ep.threads = threads;

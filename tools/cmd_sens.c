@@ -173,7 +173,7 @@ int cmd_sens(int argc, char ** argv)
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
     if (!st)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
-    if (st || (st = q7_model_load(o.weights, NULL, &m)) || (st = q7_model_fuse(m)) ||
+    if (st || (st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
     struct q7_graph * g = m->graph;

@@ -71,7 +71,7 @@ int cmd_table(int argc, char ** argv)
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
     if (!st)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
-    if (st || (st = q7_model_load(o.weights, NULL, &m)))
+    if (st || (st = cli_load_model(&o, &m)))
         goto done;
     for (int k = 0; k < n_methods; k++) { /* refuse bad names before hours of work */
         enum q7_calib_method cm;

@@ -79,9 +79,10 @@ static inline const char * q7_fuzz_dir(void)
     return q7_fuzz_dir_buf;
 }
 
-/* Writes `data` to `name` in the private folder and returns its path (a static buffer: one
- * per name is enough, as each harness uses fixed names). Aborts when the disk fails, which is
- * not a finding about q7. Names must be among those q7_fuzz_dir_cleanup removes. */
+/* Writes `data` to `name` in the private folder, puts its path in `path` (cap bytes) and
+ * returns it. Aborts when the disk fails, which is not a finding about q7. Names must be among
+ * those q7_fuzz_dir_cleanup removes. (tools/fuzz.sh points TMPDIR at /dev/shm: on a disk this
+ * write costs milliseconds per input.) */
 static inline const char * q7_fuzz_write(const char * name, const void * data, size_t size,
                                          char * path, size_t cap)
 {
