@@ -516,7 +516,7 @@ static int cuda_bench(int argc, char ** argv)
     int n_dev = 0;
     char name[256];
     if (q7_cuda_available(&n_dev, name, sizeof name) || n_dev == 0) {
-        printf("no CUDA device: %s\n", n_dev ? q7_error_message() : name);
+        printf("%s\n", n_dev ? q7_error_message() : name);
         return Q7_TEST_SKIP;
     }
     struct q7_model_params mp = q7_model_params_default();
