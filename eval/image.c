@@ -20,6 +20,7 @@ enum {
     JPEG_SOI = 0xD8,
     JPEG_EOI = 0xD9,
     JPEG_SOS = 0xDA,
+    JPEG_DHT = 0xC4,
     JPEG_APP1 = 0xE1,
     JPEG_TEM = 0x01,
     JPEG_RST0 = 0xD0,
@@ -105,7 +106,50 @@ struct jpeg_scan {
     size_t exif_size;
     int has_scan; /* an SOS marker was seen */
     int complete; /* an EOI marker ends the stream */
+    uint8_t huff_defined[2][4]; /* DHT seen so far: [0 DC / 1 AC][slot] */
+    int huff_undefined; /* a scan decodes with a Huffman table no DHT defined before it */
 };
+
+/* Marks the Huffman tables a DHT segment defines; stops at the first malformed table (the
+ * decoders reject those themselves). */
+static void jpeg_dht_mark(const uint8_t * seg, size_t n, uint8_t defined[2][4])
+{
+    size_t p = 0;
+    while (n - p >= 17) {
+        int tc = seg[p] >> 4, th = seg[p] & 15;
+        size_t count = 0;
+        for (int i = 1; i <= 16; i++)
+            count += seg[p + i];
+        if (tc > 1 || th > 3 || count > 256 || count > n - p - 17)
+            return;
+        defined[tc][th] = 1;
+        p += 17 + count;
+    }
+}
+
+/* 1 when every Huffman table the scan of an SOS segment decodes with was defined: each
+ * component's DC and AC tables in a sequential scan; in a progressive one the DC table for
+ * a first DC scan, none for a DC refinement, the AC table for AC scans (as libjpeg). stb_image
+ * decodes with whatever an undefined table's memory holds (uninitialized: wild reads), so such
+ * files must not reach it; libjpeg-turbo substitutes the standard tables (motion JPEG). */
+static int jpeg_sos_tables_defined(const uint8_t * seg, size_t n, int progressive,
+                                   const uint8_t defined[2][4])
+{
+    if (n < 1)
+        return 1;
+    size_t ns = seg[0];
+    if (n < 1 + 2 * ns + 3)
+        return 1; /* malformed: the decoders reject it */
+    int ss = seg[1 + 2 * ns], ah = seg[3 + 2 * ns] >> 4;
+    int need_dc = !progressive || (ss == 0 && ah == 0);
+    int need_ac = !progressive || ss > 0;
+    for (size_t i = 0; i < ns; i++) {
+        int td = seg[2 + 2 * i] >> 4, ta = seg[2 + 2 * i] & 15;
+        if ((need_dc && (td > 3 || !defined[0][td])) || (need_ac && (ta > 3 || !defined[1][ta])))
+            return 0;
+    }
+    return 1;
+}
 
 static int is_sof(int m)
 {
@@ -179,6 +223,8 @@ static enum q7_status jpeg_walk(const uint8_t * d, size_t n, const char * name, 
             s->w = rd16be(seg + 3);
             s->ncomp = seg[5];
             s->progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+        } else if (m == JPEG_DHT) {
+            jpeg_dht_mark(seg, seglen, s->huff_defined);
         } else if (m == JPEG_APP1 && !s->exif && seglen >= sizeof EXIF_MAGIC &&
                    memcmp(seg, EXIF_MAGIC, sizeof EXIF_MAGIC) == 0) {
             s->exif = seg + sizeof EXIF_MAGIC;
@@ -187,6 +233,8 @@ static enum q7_status jpeg_walk(const uint8_t * d, size_t n, const char * name, 
         pos += len;
         if (m == JPEG_SOS) {
             s->has_scan = 1;
+            if (!jpeg_sos_tables_defined(seg, seglen, s->progressive, s->huff_defined))
+                s->huff_undefined = 1;
             if (!to_eoi)
                 break;
             pos = skip_entropy(d, n, pos);
@@ -540,6 +588,10 @@ enum q7_status q7_image_decode_memory(const uint8_t * data, size_t size, const c
             return q7_error_set(Q7_ERR_FORMAT, "%s: truncated JPEG (the data ends before the "
                                 "end-of-image marker)", name);
         orientation = info.orientation;
+        if (s.huff_undefined && !use_turbo(dec))
+            return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: a JPEG scan uses a Huffman table that "
+                                "no DHT segment defines (motion-JPEG style); stb_image cannot "
+                                "decode that safely, libjpeg-turbo can", name);
 #ifdef Q7_HAVE_TURBOJPEG
         if (use_turbo(dec)) {
             st = decode_turbo(data, size, name, info.h, info.w, &pix);

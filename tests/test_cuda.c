@@ -13,6 +13,7 @@
  *   reported), the family of configs, per-node agreement with the CPU executor, fake INT8 with
  *   amax.json["mse"] against raw_qdq-mse (< 0.1, the fixture tolerance), batches.
  *
+ * `test_cuda kernels` runs the kernel and histogram tests only (for compute-sanitizer);
  * `test_cuda bench <cfg.yaml> [img] [batches]` prints a benchmark table instead (images/s at
  * each batch size in FP32 and FP16, achieved TFLOP/s, the 10 slowest nodes): tools/gpu-check.sh
  * runs it. */
@@ -650,6 +651,7 @@ int main(int argc, char ** argv)
     test_kernels(0);
     test_kernels(1);
     test_hist();
-    test_networks();
+    if (!(argc > 1 && strcmp(argv[1], "kernels") == 0))
+        test_networks();
     return q7t_finish("test_cuda");
 }

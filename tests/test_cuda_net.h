@@ -347,6 +347,36 @@ static void test_qdq(const char * model, const char * img)
     CHECKF(err < QDQ_TOL, "%s qdq-mse: relative L2 %.3g", model, err);
     printf("  %s fake INT8 (mse amax, %d convs) vs raw_qdq-mse: relative L2 %.2e\n", model, convs,
            err);
+    /* the same settings through the graph's quantizers (q7_cuda_exec_refresh_quant) */
+    struct q7_quantizer ** qs = xmalloc((size_t)(2 * g->n_nodes) * sizeof *qs);
+    int nq = 0;
+    const struct q7_quant_params pin = q7_quant_params_input(), pw = q7_quant_params_weight();
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct q7_node * nd = g->nodes[i];
+        if (nd->op != Q7_OP_CONV2D || !q7_cuda_exec_node_live(e, i))
+            continue;
+        CHECK_OK(q7_cuda_exec_set_conv_quant(e, i, 0.0f, NULL));
+        char qi[300], qw[300];
+        snprintf(qi, sizeof qi, "%s._input_quantizer", nd->name);
+        snprintf(qw, sizeof qw, "%s._weight_quantizer", nd->name);
+        const struct q7_amax_entry *ai = q7_amax_table_find(t, qi), *aw = q7_amax_table_find(t, qw);
+        if (!ai || !aw)
+            continue;
+        nd->in_quant = qs[nq++] = q7_quant_create(qi, &pin);
+        nd->w_quant = qs[nq++] = q7_quant_create(qw, &pw);
+        CHECK_OK(q7_quant_set_amax(nd->in_quant, ai->values, 1));
+        CHECK_OK(q7_quant_set_amax(nd->w_quant, aw->values, aw->n));
+    }
+    float * again = xmalloc((size_t)(rows * no) * sizeof(float));
+    CHECK_OK(q7_cuda_exec_refresh_quant(e));
+    CHECK_OK(q7_cuda_exec_run_u8(e, x.data, 1, h, w, again));
+    CHECK(memcmp(again, out, (size_t)(rows * no) * sizeof(float)) == 0);
+    for (int i = 0; i < g->n_nodes; i++)
+        g->nodes[i]->in_quant = g->nodes[i]->w_quant = NULL;
+    for (int k = 0; k < nq; k++)
+        q7_quant_free(qs[k]);
+    free(qs);
+    free(again);
     /* switching quantization off gives the fused FP32 result back */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i]->op == Q7_OP_CONV2D && q7_cuda_exec_node_live(e, i))
@@ -575,7 +605,7 @@ static int cuda_bench(int argc, char ** argv)
                        q7_error_message());
             } else {
                 const double per = (t1 - t0) / runs;
-                printf("| %s | %lld | %.1f | %.2f | %.2f | %.1f |\n", fp16 ? "FP16" : "FP32",
+                printf("| %s | %lld | %.1f | %.2f | %.2f | %.2f |\n", fp16 ? "FP16" : "FP32",
                        (long long)bs[k], bs[k] / per, per * 1e3, gpu_ms / runs,
                        gflop * bs[k] / per * 1e-3);
             }

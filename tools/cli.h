@@ -3,6 +3,7 @@
 #define Q7_CLI_H
 
 #include "engine/q7.h"
+#include "engine/exec_cuda.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -31,8 +32,8 @@ enum q7_status cli_write_json(const char * path, const cJSON * root);
 
 /* Options shared by every command that reads a dataset (eval, calib, table, sens). */
 struct cli_eval_opts {
-    const char * weights, * data, * coco_json, * decoder, * qdq, * cfg;
-    int batch, img, threads, workers;
+    const char * weights, * data, * coco_json, * decoder, * qdq, * cfg, * device;
+    int batch, img, threads, workers, fp16;
     double conf, iou;
 };
 #define CLI_EVAL_OPTS_DEFAULT                                                                   \
@@ -49,6 +50,8 @@ struct cli_eval_opts {
     {"--decoder", CLI_STR, &(o).decoder, "JPEG decoder: turbo (OpenCV's pixels), stb, auto"},  \
     {"--threads", CLI_INT, &(o).threads, "CPU threads for the network (default: all)"},        \
     {"--workers", CLI_INT, &(o).workers, "image decoding threads (default: all cores)"},        \
+    {"--device", CLI_STR, &(o).device, "cpu (default) or cuda"},                              \
+    {"--fp16", CLI_FLAG, &(o).fp16, "FP16 activations and tensor-core GEMMs (cuda)"},          \
     {"--qdq", CLI_STR, &(o).qdq, "QDQ placement: seed (default) or trt (pools quantized, "      \
                                  "concat inputs share a scale)"}
 
@@ -62,6 +65,26 @@ struct q7_eval_params cli_eval_params(const struct cli_eval_opts * o, enum q7_de
                                       const struct q7_coco_gt * gt);
 cJSON * cli_eval_json(const struct q7_eval_result * r);
 void cli_eval_speed(const struct q7_eval_result * r, const struct cli_eval_opts * o);
+/* The network behind a command: CPU executor, or CUDA with --device cuda (cli_net.c). */
+struct cli_net {
+    int cuda;
+    struct q7_graph * g;
+    struct q7_exec * cpu;
+    struct q7_cuda_exec * gpu;
+};
+enum q7_status cli_net_create(struct q7_graph * g, const char * device, int fp16, int threads,
+                              struct cli_net * net);
+void cli_net_free(struct cli_net * net);
+struct q7_runner cli_net_runner(struct cli_net * net);
+/* After quantizer changes (amax, enable/disable). */
+enum q7_status cli_net_refresh(struct cli_net * net);
+enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
+                                 const struct q7_dataset * calib,
+                                 const struct q7_eval_params * params, int max_batches,
+                                 double * seconds);
+enum q7_status cli_net_apply_method(struct cli_net * net, struct q7_qdq * qdq,
+                                    const char * method, double * seconds);
+
 /* The commands. */
 int cmd_info(int argc, char ** argv);
 int cmd_run(int argc, char ** argv);

@@ -28,7 +28,8 @@ int cmd_bench(int argc, char ** argv)
 {
     const char * weights = NULL, * cfg = NULL, * json = NULL;
     int batch = 1, threads = 0, img = 0, iters = 5, warmup = 1, unfused = 0, top = 15, help = 0;
-    int ref = 0;
+    int ref = 0, fp16 = 0;
+    const char * device = NULL;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt)"},
         {"--cfg", CLI_STR, &cfg, "or a yaml config (seeded random weights)"},
@@ -40,6 +41,8 @@ int cmd_bench(int argc, char ** argv)
         {"--unfused", CLI_FLAG, &unfused, "time the model as loaded (default: fused)"},
         {"--top", CLI_INT, &top, "layers shown, slowest first (default 15; 0: all)"},
         {"--ref", CLI_FLAG, &ref, "time the scalar reference kernels"},
+        {"--device", CLI_STR, &device, "cpu (default) or cuda"},
+        {"--fp16", CLI_FLAG, &fp16, "FP16 activations and tensor-core GEMMs (cuda)"},
         {"--json", CLI_STR, &json, "write the results as JSON"},
         {"--help", CLI_FLAG, &help, "this text"},
     };
@@ -55,6 +58,7 @@ int cmd_bench(int argc, char ** argv)
     }
     struct q7_model * m = NULL;
     struct q7_exec * e = NULL;
+    struct q7_cuda_exec * ce = NULL;
     float * x = NULL, * out = NULL, * per_run = NULL;
     double * acc = NULL;
     struct layer_time * lt = NULL;
@@ -65,13 +69,31 @@ int cmd_bench(int argc, char ** argv)
         goto done;
     struct q7_graph * g = m->graph;
     int size = img > 0 ? img : g->img_size;
-    struct q7_exec_params ep = q7_exec_params_default();
-    ep.threads = threads;
-    ep.use_ref = ref;
-    if ((st = q7_exec_create(g, &ep, &e)))
-        goto done;
+    int cuda = device && strcmp(device, "cpu") != 0;
+    if (cuda) {
+        if (strcmp(device, "cuda") != 0) {
+            st = q7_error_set(Q7_ERR_ARG, "--device must be cpu or cuda");
+            goto done;
+        }
+        struct q7_cuda_params cp = q7_cuda_params_default();
+        cp.fp16 = fp16;
+        cp.profile = 1;
+        if ((st = q7_cuda_exec_create(g, &cp, &ce)))
+            goto done;
+    } else {
+        struct q7_exec_params ep = q7_exec_params_default();
+        ep.threads = threads;
+        ep.use_ref = ref;
+        if (fp16) {
+            st = q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
+            goto done;
+        }
+        if ((st = q7_exec_create(g, &ep, &e)))
+            goto done;
+    }
     int64_t rows, no, n_in = (int64_t)batch * 3 * size * size;
-    if ((st = q7_exec_output_rows(e, batch, size, size, &rows, &no)))
+    if ((st = cuda ? q7_cuda_exec_output_rows(ce, batch, size, size, &rows, &no)
+                   : q7_exec_output_rows(e, batch, size, size, &rows, &no)))
         goto done;
     x = malloc((size_t)n_in * sizeof(float));
     out = malloc((size_t)(batch * rows * no) * sizeof(float));
@@ -88,14 +110,16 @@ int cmd_bench(int argc, char ** argv)
         x[i] = (float)(seed >> 40) / 16777216.0f;
     }
     for (int r = 0; r < warmup; r++)
-        if ((st = q7_exec_run(e, x, batch, size, size, out)))
+        if ((st = cuda ? q7_cuda_exec_run(ce, x, batch, size, size, out)
+                       : q7_exec_run(e, x, batch, size, size, out)))
             goto done;
     for (int r = 0; r < iters; r++) {
         double t0 = q7_time_now();
-        if ((st = q7_exec_run(e, x, batch, size, size, out)))
+        if ((st = cuda ? q7_cuda_exec_run(ce, x, batch, size, size, out)
+                       : q7_exec_run(e, x, batch, size, size, out)))
             goto done;
         per_run[r] = q7_time_now() - t0;
-        const double * s = q7_exec_node_seconds(e);
+        const double * s = cuda ? q7_cuda_exec_node_seconds(ce) : q7_exec_node_seconds(e);
         for (int i = 0; i < g->n_nodes; i++)
             acc[i] += s[i];
     }
@@ -113,7 +137,7 @@ int cmd_bench(int argc, char ** argv)
     for (int i = 0; i < g->n_nodes; i++) {
         const struct q7_node * nd = g->nodes[i];
         sum_nodes += acc[i] / iters;
-        if (nd->layer < 0 || !q7_exec_node_live(e, i))
+        if (nd->layer < 0 || !(cuda ? q7_cuda_exec_node_live(ce, i) : q7_exec_node_live(e, i)))
             continue;
         lt[nd->layer].seconds += acc[i] / iters;
         if (nd->op == Q7_OP_CONV2D) {
@@ -121,9 +145,14 @@ int cmd_bench(int argc, char ** argv)
             total_flops += conv_flops(nd);
         }
     }
-    printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
-           weights ? weights : cfg, unfused ? "unfused" : "fused", batch, size, size,
-           q7_cpu_threads(), ref ? "reference" : "optimized", iters);
+    if (cuda)
+        printf("q7 bench: %s, %s, batch %d, %dx%d, cuda %s, %d runs (per-layer times with "
+               "CUDA events)\n", weights ? weights : cfg, unfused ? "unfused" : "fused", batch,
+               size, size, fp16 ? "fp16" : "fp32", iters);
+    else
+        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
+               weights ? weights : cfg, unfused ? "unfused" : "fused", batch, size, size,
+               q7_cpu_threads(), ref ? "reference" : "optimized", iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
     printf("%5s %-10s %10s %9s %7s\n", "layer", "type", "ms", "GFLOP/s", "share");
@@ -137,18 +166,21 @@ int cmd_bench(int argc, char ** argv)
     printf("total: %.2f ms per batch (median of %d), %.2f images/s, %.1f GFLOP/s, "
            "%.1f GFLOPs per image, peak activation memory %.1f MiB (%.1f MiB unplanned)\n",
            med * 1e3, iters, ips, total_flops / med / 1e9, total_flops / batch / 1e9,
-           q7_exec_peak_bytes(e) / 1048576.0, q7_exec_naive_bytes(e) / 1048576.0);
+           (cuda ? q7_cuda_exec_arena_bytes(ce) : q7_exec_peak_bytes(e)) / 1048576.0,
+           cuda ? 0.0 : q7_exec_naive_bytes(e) / 1048576.0);
     if (json) {
         cJSON * root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model", weights ? weights : cfg);
-        cJSON_AddStringToObject(root, "device", "cpu");
+        cJSON_AddStringToObject(root, "device", cuda ? (fp16 ? "cuda-fp16" : "cuda") : "cpu");
         cJSON_AddNumberToObject(root, "batch", batch);
         cJSON_AddNumberToObject(root, "img", size);
         cJSON_AddNumberToObject(root, "threads", q7_cpu_threads());
         cJSON_AddNumberToObject(root, "ms_per_batch", med * 1e3);
         cJSON_AddNumberToObject(root, "images_per_s", ips);
         cJSON_AddNumberToObject(root, "gflops_per_image", total_flops / batch / 1e9);
-        cJSON_AddNumberToObject(root, "peak_bytes", (double)q7_exec_peak_bytes(e));
+        cJSON_AddNumberToObject(root, "peak_bytes",
+                                (double)(cuda ? q7_cuda_exec_arena_bytes(ce)
+                                              : q7_exec_peak_bytes(e)));
         cJSON * layers = cJSON_AddArrayToObject(root, "layers");
         for (int k = 0; k < g->n_layers; k++) {
             cJSON * o = cJSON_CreateObject();
@@ -173,6 +205,7 @@ done:
     free(acc);
     free(lt);
     q7_exec_free(e);
+    q7_cuda_exec_free(ce);
     q7_model_free(m);
     return rc;
 }

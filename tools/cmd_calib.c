@@ -64,7 +64,7 @@ int cmd_calib(int argc, char ** argv)
     else
         snprintf(method_name, sizeof method_name, "%s", method);
     struct q7_model * m = NULL;
-    struct q7_exec * e = NULL;
+    struct cli_net net = {0};
     struct q7_dataset * ds = NULL;
     struct q7_coco_gt * gt = NULL;
     struct q7_qdq * qdq = NULL;
@@ -81,21 +81,19 @@ int cmd_calib(int argc, char ** argv)
         (st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
-    struct q7_exec_params xp = q7_exec_params_default();
-    xp.threads = o.threads;
-    if ((st = q7_exec_create(m->graph, &xp, &e)) ||
-        (st = q7_qdq_insert(m->graph, qmode, &qdq)))
+    if ((st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
+        (st = cli_net_create(m->graph, o.device, o.fp16, o.threads, &net)))
         goto done;
     struct q7_eval_params ep = cli_eval_params(&o, dec, NULL);
     double secs = 0;
-    if ((st = q7_calibrate(e, m->graph, qdq, ds, &ep, calib_batches, &secs)))
+    if ((st = cli_net_calibrate(&net, qdq, ds, &ep, calib_batches, &secs)))
         goto done;
     int n_out = all ? ALL_METHODS : 1;
     const char * names[ALL_METHODS];
     for (int k = 0; k < n_out; k++) {
         names[k] = all ? g_all_methods[k] : method_name;
         double amax_s = 0;
-        if ((st = q7_qdq_apply_method(e, qdq, names[k], &amax_s)) ||
+        if ((st = cli_net_apply_method(&net, qdq, names[k], &amax_s)) ||
             (st = q7_amax_table_from_quantizers(qdq->q, qdq->n, &tables[k])))
             goto done;
         fprintf(stderr, "q7 calib: %-17s amax of %d quantizers in %.1f ms\n", names[k], qdq->n,
@@ -150,8 +148,8 @@ done:
         cli_fail("calib", st);
     for (int k = 0; k < ALL_METHODS; k++)
         q7_amax_table_free(tables[k]);
+    cli_net_free(&net);
     q7_qdq_free(qdq);
-    q7_exec_free(e);
     q7_coco_gt_free(gt);
     q7_dataset_free(ds);
     q7_model_free(m);

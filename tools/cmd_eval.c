@@ -127,7 +127,7 @@ int cmd_eval(int argc, char ** argv)
         return help ? 0 : 2;
     }
     struct q7_model * m = NULL;
-    struct q7_exec * e = NULL;
+    struct cli_net net = {0};
     struct q7_dataset * ds = NULL;
     struct q7_coco_gt * gt = NULL;
     struct q7_eval_result r = {0};
@@ -157,16 +157,16 @@ int cmd_eval(int argc, char ** argv)
     }
     if ((st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
-    struct q7_exec_params xp = q7_exec_params_default();
-    xp.threads = o.threads;
-    if ((st = q7_exec_create(m->graph, &xp, &e)))
+    if ((st = cli_net_create(m->graph, o.device, o.fp16, o.threads, &net)) ||
+        (st = cli_net_refresh(&net)))
         goto done;
-    struct q7_runner net = q7_runner_cpu(e, m->graph);
+    struct q7_runner runner = cli_net_runner(&net);
     struct q7_eval_params ep = cli_eval_params(&o, dec, gt);
-    fprintf(stderr, "q7 eval: %s%s on %s, decoder %s, batch %d, img %d, conf %g, iou %g\n",
-            o.weights, amax ? " (fused, fake INT8)" : fused ? " (fused)" : "", o.data, q7_decoder_name(dec), o.batch, o.img,
+    fprintf(stderr, "q7 eval: %s%s on %s (%s%s), decoder %s, batch %d, img %d, conf %g, iou %g\n",
+            o.weights, amax ? " (fused, fake INT8)" : fused ? " (fused)" : "", o.data,
+            net.cuda ? "cuda" : "cpu", o.fp16 ? ", fp16" : "", q7_decoder_name(dec), o.batch, o.img,
             o.conf, o.iou);
-    if ((st = q7_evaluate(&net, ds, &ep, &r)))
+    if ((st = q7_evaluate(&runner, ds, &ep, &r)))
         goto done;
     q7_eval_print(stdout, &r, (const char * const *)m->graph->names, verbose);
     cli_eval_speed(&r, &o);
@@ -192,13 +192,11 @@ done:
     if (rc)
         cli_fail("eval", st);
     q7_eval_result_free(&r);
-    q7_exec_free(e);
-    e = NULL;
+    cli_net_free(&net);
     q7_qdq_free(qdq);
     q7_amax_table_free(table);
     q7_coco_gt_free(gt);
     q7_dataset_free(ds);
-    q7_exec_free(e);
     q7_model_free(m);
     return rc;
 }

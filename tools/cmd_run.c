@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 #define DUMP_FIRST 8
 
 struct layer_dump {
@@ -48,10 +49,22 @@ static void dump_hook(void * user, const struct q7_node * nd, const struct q7_vi
     cJSON_AddItemToArray(d->layers, o);
 }
 
+static enum q7_status dump_hook_cuda(void * user, struct q7_cuda_exec * e,
+                                     const struct q7_node * nd, const struct q7_cuda_view * dev,
+                                     const struct q7_view * host)
+{
+    (void)e;
+    (void)dev;
+    if (host)
+        dump_hook(user, nd, host);
+    return Q7_OK;
+}
+
 int cmd_run(int argc, char ** argv)
 {
     const char * weights = NULL, * input = NULL, * output = NULL, * dump = NULL, * cfg = NULL;
-    int fused = 0, threads = 0, ref = 0, help = 0;
+    const char * device = NULL;
+    int fused = 0, threads = 0, ref = 0, help = 0, fp16 = 0;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt) or yaml config"},
         {"--cfg", CLI_STR, &cfg, "yaml config for a bare state_dict checkpoint"},
@@ -62,6 +75,8 @@ int cmd_run(int argc, char ** argv)
         {"--dump-layers", CLI_STR, &dump, "per top-level layer statistics of image 0 (JSON)"},
         {"--threads", CLI_INT, &threads, "CPU threads (default: all cores)"},
         {"--ref", CLI_FLAG, &ref, "use the scalar reference kernels (slow)"},
+        {"--device", CLI_STR, &device, "cpu (default) or cuda"},
+        {"--fp16", CLI_FLAG, &fp16, "FP16 activations and tensor-core GEMMs (cuda)"},
         {"--help", CLI_FLAG, &help, "this text"},
     };
     const int n_opts = sizeof opts / sizeof opts[0];
@@ -76,6 +91,7 @@ int cmd_run(int argc, char ** argv)
     }
     struct q7_model * m = NULL;
     struct q7_exec * e = NULL;
+    struct cli_net net = {0};
     struct q7_npy x = {0};
     float * out = NULL;
     int * layer_of_node = NULL;
@@ -96,13 +112,19 @@ int cmd_run(int argc, char ** argv)
     mp.cfg = cfg;
     if ((st = q7_model_load(weights, &mp, &m)) || (fused && (st = q7_model_fuse(m))))
         goto done;
-    struct q7_exec_params ep = q7_exec_params_default();
-    ep.threads = threads;
-    ep.use_ref = ref;
-    if ((st = q7_exec_create(m->graph, &ep, &e)))
-        goto done;
+    if (device && strcmp(device, "cpu") != 0) {
+        if ((st = cli_net_create(m->graph, device, fp16, threads, &net)))
+            goto done;
+    } else {
+        struct q7_exec_params ep = q7_exec_params_default();
+        ep.threads = threads;
+        ep.use_ref = ref;
+        if ((st = q7_exec_create(m->graph, &ep, &e)))
+            goto done;
+    }
     int64_t rows, no;
-    if ((st = q7_exec_output_rows(e, n, h, w, &rows, &no)))
+    if ((st = e ? q7_exec_output_rows(e, n, h, w, &rows, &no)
+                : q7_cuda_exec_output_rows(net.gpu, n, h, w, &rows, &no)))
         goto done;
     out = malloc((size_t)(n * rows * no) * sizeof(float));
     if (!out) {
@@ -128,19 +150,27 @@ int cmd_run(int argc, char ** argv)
         ld.g = m->graph;
         ld.layers = cJSON_AddArrayToObject(dump_root, "layers");
         ld.layer_of_node = layer_of_node;
-        q7_exec_set_hook(e, dump_hook, &ld);
+        if (e)
+            q7_exec_set_hook(e, dump_hook, &ld);
+        else
+            q7_cuda_exec_set_hook(net.gpu, dump_hook_cuda, &ld, 1);
     }
     double t0 = q7_time_now();
-    st = x.dtype == Q7_DTYPE_U8 ? q7_exec_run_u8(e, x.data, n, h, w, out)
-                                : q7_exec_run(e, x.data, n, h, w, out);
+    if (e)
+        st = x.dtype == Q7_DTYPE_U8 ? q7_exec_run_u8(e, x.data, n, h, w, out)
+                                    : q7_exec_run(e, x.data, n, h, w, out);
+    else
+        st = x.dtype == Q7_DTYPE_U8 ? q7_cuda_exec_run_u8(net.gpu, x.data, n, h, w, out)
+                                    : q7_cuda_exec_run(net.gpu, x.data, n, h, w, out);
     double dt = q7_time_now() - t0;
     if (st)
         goto done;
     fprintf(stderr, "q7 run: %lld image%s %lldx%lld in %.1f ms, output %lld x %lld per image, "
                     "activations %.1f MiB (%.1f MiB unplanned)\n",
             (long long)n, n == 1 ? "" : "s", (long long)h, (long long)w, dt * 1e3,
-            (long long)rows, (long long)no, q7_exec_peak_bytes(e) / 1048576.0,
-            q7_exec_naive_bytes(e) / 1048576.0);
+            (long long)rows, (long long)no,
+            (e ? q7_exec_peak_bytes(e) : q7_cuda_exec_arena_bytes(net.gpu)) / 1048576.0,
+            e ? q7_exec_naive_bytes(e) / 1048576.0 : 0.0);
     if (output) {
         int64_t shape[3] = {n, rows, no};
         if ((st = batched ? q7_npy_save(output, Q7_DTYPE_F32, 3, shape, out)
@@ -158,6 +188,7 @@ done:
     free(out);
     q7_npy_free(&x);
     q7_exec_free(e);
+    cli_net_free(&net);
     q7_model_free(m);
     return rc;
 }

@@ -59,7 +59,7 @@ int cmd_table(int argc, char ** argv)
         method[n_methods++] = tok;
 
     struct q7_model * m = NULL;
-    struct q7_exec * e = NULL;
+    struct cli_net net = {0};
     struct q7_dataset * ds = NULL, * cds = NULL;
     struct q7_coco_gt * gt = NULL;
     struct q7_qdq * qdq = NULL;
@@ -90,8 +90,9 @@ int cmd_table(int argc, char ** argv)
             goto done;
     }
     struct q7_eval_params ep = cli_eval_params(&o, dec, gt);
-    fprintf(stderr, "q7 table: %s on %s (decoder %s, batch %d, img %d), calibration on %s\n",
-            o.weights, o.data, q7_decoder_name(dec), o.batch, o.img,
+    fprintf(stderr, "q7 table: %s on %s (%s%s, decoder %s, batch %d, img %d), calibration on %s\n",
+            o.weights, o.data, o.device ? o.device : "cpu", o.fp16 ? " fp16" : "",
+            q7_decoder_name(dec), o.batch, o.img,
             calib_data ? calib_data : o.data);
     cJSON * meta = cJSON_AddObjectToObject(root, "meta");
     cJSON_AddStringToObject(meta, "weights", o.weights);
@@ -101,21 +102,20 @@ int cmd_table(int argc, char ** argv)
     cJSON_AddNumberToObject(meta, "conf_thres", o.conf);
     cJSON_AddNumberToObject(meta, "iou_thres", o.iou);
     cJSON_AddStringToObject(meta, "decoder", q7_decoder_name(dec));
+    cJSON_AddStringToObject(meta, "device", o.device ? o.device : "cpu");
+    cJSON_AddBoolToObject(meta, "fp16", o.fp16);
     printf("%-20s%8s%8s%10s%10s%10s%12s%10s\n", "", "Images", "Labels", "P", "R", "mAP@.5",
            "mAP@.5:.95", "time(s)");
     for (int pass = 0; pass < 2; pass++) { /* origin, then fused */
         if (pass == 1 && (st = q7_model_fuse(m)))
             goto done;
-        struct q7_exec_params xp = q7_exec_params_default();
-        xp.threads = o.threads;
-        q7_exec_free(e);
-        e = NULL;
-        if ((st = q7_exec_create(m->graph, &xp, &e)))
+        cli_net_free(&net);
+        if ((st = cli_net_create(m->graph, o.device, o.fp16, o.threads, &net)))
             goto done;
-        struct q7_runner net = q7_runner_cpu(e, m->graph);
+        struct q7_runner runner = cli_net_runner(&net);
         struct q7_eval_result r = {0};
         double t0 = q7_time_now();
-        if ((st = q7_evaluate(&net, ds, &ep, &r)))
+        if ((st = q7_evaluate(&runner, ds, &ep, &r)))
             goto done;
         const char * name = pass ? "fused" : "origin";
         print_row(name, &r, q7_time_now() - t0);
@@ -125,24 +125,23 @@ int cmd_table(int argc, char ** argv)
     /* QDQ on the fused graph; the executor reads quantizers at refresh time */
     double calib_s = 0.0;
     if ((st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
-        (st = q7_calibrate(e, m->graph, qdq, cds ? cds : ds, &ep, calib_batches, &calib_s)))
+        (st = cli_net_calibrate(&net, qdq, cds ? cds : ds, &ep, calib_batches, &calib_s)))
         goto done;
     cJSON_AddNumberToObject(meta, "calibration_seconds", calib_s);
     for (int k = 0; k < n_methods; k++) {
         double amax_s = 0.0, t0 = q7_time_now();
-        if ((st = q7_qdq_apply_method(e, qdq, method[k], &amax_s)))
+        if ((st = cli_net_apply_method(&net, qdq, method[k], &amax_s)))
             goto done;
         if (disable) {
             int n = 0;
-            if ((st = q7_qdq_set_enabled(qdq, disable, 0, &n)) ||
-                (st = q7_exec_refresh_weights(e)))
+            if ((st = q7_qdq_set_enabled(qdq, disable, 0, &n)) || (st = cli_net_refresh(&net)))
                 goto done;
         }
         if ((st = q7_amax_table_from_quantizers(qdq->q, qdq->n, &tables[k])))
             goto done;
-        struct q7_runner net = q7_runner_cpu(e, m->graph);
+        struct q7_runner runner = cli_net_runner(&net);
         struct q7_eval_result r = {0};
-        if ((st = q7_evaluate(&net, ds, &ep, &r)))
+        if ((st = q7_evaluate(&runner, ds, &ep, &r)))
             goto done;
         char name[64];
         snprintf(name, sizeof name, "qdq-%s", method[k]);
@@ -168,7 +167,7 @@ done:
     for (int k = 0; k < MAX_METHODS; k++)
         q7_amax_table_free(tables[k]);
     cJSON_Delete(root);
-    q7_exec_free(e);
+    cli_net_free(&net);
     q7_qdq_free(qdq);
     q7_coco_gt_free(gt);
     q7_dataset_free(ds);

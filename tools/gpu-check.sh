@@ -14,14 +14,20 @@
 #                               test_cuda (the 'cuda' suite: kernels, histograms, fixtures end to
 #                               end) and prints a benchmark table (yolov7 from its yaml at 640x640:
 #                               images/s at batch 1, 8, 32 in FP32 and FP16, TFLOP/s, the 10
-#                               slowest nodes). Log: $OUT/gpu-check.log when OUT is set. About 3-5
-#                               minutes; every step has a timeout so the whole stays under 10.
+#                               slowest nodes), then compute-sanitizer memcheck and racecheck on
+#                               the kernel tests when time allows. Log: $OUT/gpu-check.log when OUT
+#                               is set. About 4-6 minutes; each step has a timeout and the
+#                               sanitizers are skipped late, so the whole stays under 10.
 #                               Q7_GPU_CHECK_DIRECT=1 skips meson.
-#   tools/gpu-check.sh emulate  On any machine with the CUDA headers, no GPU needed: builds the
-#                               backend with its kernels compiled as C++ against a CPU emulation
-#                               of the CUDA runtime and cuBLAS (kernels/cuda/emu/) and runs
-#                               test_cuda on it: checks indexing, GEMM layout, executor logic,
-#                               histograms and fixtures, not parallel behaviour or real cuBLAS.
+#   tools/gpu-check.sh emulate [outdir]
+#                               On any machine with the CUDA headers, g++ and OpenBLAS, no GPU
+#                               needed: builds the backend with its kernels compiled as C++
+#                               against a CPU emulation of the CUDA runtime and cuBLAS
+#                               (kernels/cuda/emu/) into outdir (build-cuda-emu) and runs
+#                               test_cuda on it (~30 s build + ~40 s run on 2 cores): checks
+#                               indexing, GEMM layout, executor logic, histograms and fixtures,
+#                               not parallel behaviour or real cuBLAS. CC="cc -fsanitize=address"
+#                               CXX="g++ -fsanitize=address" runs it under AddressSanitizer.
 #
 # Direct compile list (no meson), from the source lists of the meson.build files:
 #   cc  -std=c11 -O2 -D_GNU_SOURCE -I. -I$CUDA/include <deps> -c  graph/ models/ quant/ kernels/
@@ -163,11 +169,12 @@ direct_build() { # outdir emulate
     $CC "$out"/obj/*.o -o "$out"/test_cuda $extra $DEP_LIBS -lm -lpthread
 }
 
-emulate() {
-    say "CPU emulation build (kernels as C++, emulated CUDA runtime and cuBLAS)"
-    direct_build "$ROOT/build-cuda-emu" 1 || { echo "emulation build failed"; exit 1; }
+emulate() { # [outdir]
+    local out=${1:-$ROOT/build-cuda-emu}
+    say "CPU emulation build (kernels as C++, emulated CUDA runtime and cuBLAS) in $out"
+    direct_build "$out" 1 || { echo "emulation build failed"; exit 1; }
     say "test_cuda on the emulation"
-    Q7_FIXTURES=$FIX_SRC "$ROOT"/build-cuda-emu/test_cuda
+    Q7_FIXTURES=$FIX_SRC "$out"/test_cuda
 }
 
 # ---- check (GPU machine) ----
@@ -253,13 +260,25 @@ check() {
     else
         echo "no $cfg: benchmark skipped"
     fi
+    # device memory errors and shared-memory races in the kernels (kernel tests only: slow)
+    local san="$CUDA/bin/compute-sanitizer"
+    if [ -x "$san" ] && [ $((SECONDS - t0)) -lt 330 ]; then
+        say "compute-sanitizer memcheck, kernel tests"
+        timeout 120 "$san" --tool memcheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -25
+        echo "memcheck exit code ${PIPESTATUS[0]}"
+        if [ $((SECONDS - t0)) -lt 420 ]; then
+            say "compute-sanitizer racecheck, kernel tests"
+            timeout 90 "$san" --tool racecheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -15
+            echo "racecheck exit code ${PIPESTATUS[0]}"
+        fi
+    fi
     say "done in $((SECONDS - t0)) s"
     exit $rc_test
 }
 
 case "$MODE" in
 pack) pack ;;
-emulate) emulate ;;
+emulate) emulate "${2:-}" ;;
 check) check ;;
 *)
     echo "usage: tools/gpu-check.sh [pack|emulate]" >&2

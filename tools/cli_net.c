@@ -1,0 +1,137 @@
+/* The network behind a command: the CPU executor or, with --device cuda, the CUDA one. */
+#include "tools/cli.h"
+
+#include "engine/exec_cuda.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static enum q7_status cuda_rows(void * ctx, int64_t n, int64_t h, int64_t w, int64_t * rows,
+                                int64_t * no)
+{
+    return q7_cuda_exec_output_rows(ctx, n, h, w, rows, no);
+}
+
+static enum q7_status cuda_run(void * ctx, const uint8_t * x, int64_t n, int64_t h, int64_t w,
+                               float * out)
+{
+    return q7_cuda_exec_run_u8(ctx, x, n, h, w, out);
+}
+
+enum q7_status cli_net_create(struct q7_graph * g, const char * device, int fp16, int threads,
+                              struct cli_net * net)
+{
+    memset(net, 0, sizeof *net);
+    net->g = g;
+    if (!device || strcmp(device, "cpu") == 0) {
+        if (fp16)
+            return q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
+        struct q7_exec_params xp = q7_exec_params_default();
+        xp.threads = threads;
+        return q7_exec_create(g, &xp, &net->cpu);
+    }
+    if (strcmp(device, "cuda") != 0)
+        return q7_error_set(Q7_ERR_ARG, "--device must be cpu or cuda, not '%s'", device);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i]->op == Q7_OP_MAXPOOL && g->nodes[i]->in_quant)
+            return q7_error_set(Q7_ERR_UNSUPPORTED,
+                                "--qdq trt (quantized pools) is not implemented on CUDA yet");
+    struct q7_cuda_params cp = q7_cuda_params_default();
+    cp.fp16 = fp16;
+    net->cuda = 1;
+    return q7_cuda_exec_create(g, &cp, &net->gpu);
+}
+
+void cli_net_free(struct cli_net * net)
+{
+    q7_exec_free(net->cpu);
+    q7_cuda_exec_free(net->gpu);
+    memset(net, 0, sizeof *net);
+}
+
+struct q7_runner cli_net_runner(struct cli_net * net)
+{
+    if (!net->cuda)
+        return q7_runner_cpu(net->cpu, net->g);
+    struct q7_runner r = {.ctx = net->gpu, .rows = cuda_rows, .run_u8 = cuda_run,
+                          .stride = net->g->stride_max, .nc = net->g->nc};
+    return r;
+}
+
+enum q7_status cli_net_refresh(struct cli_net * net)
+{
+    return net->cuda ? q7_cuda_exec_refresh_quant(net->gpu) : q7_exec_refresh_weights(net->cpu);
+}
+
+/* CUDA calibration: every node's output comes back to the host and feeds the quantizers that
+ * read it (the histogram rule is the CPU calibrator's; the device histogram kernels are used
+ * by tools/gpu-check.sh and test_cuda). */
+struct cuda_calib {
+    struct q7_qdq * qdq;
+};
+
+static enum q7_status cuda_calib_hook(void * user, struct q7_cuda_exec * e,
+                                      const struct q7_node * node,
+                                      const struct q7_cuda_view * dev, const struct q7_view * host)
+{
+    (void)e;
+    (void)dev;
+    struct cuda_calib * c = user;
+    if (!host)
+        return Q7_OK;
+    return q7_qdq_collect_node(c->qdq, node->id, host->data, host->n, host->c, host->h * host->w,
+                               host->batch_stride, NULL);
+}
+
+enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
+                                 const struct q7_dataset * calib,
+                                 const struct q7_eval_params * params, int max_batches,
+                                 double * seconds)
+{
+    if (!net->cuda)
+        return q7_calibrate(net->cpu, net->g, qdq, calib, params, max_batches, seconds);
+    double t0 = q7_time_now();
+    enum q7_status st = q7_qdq_calib_weights(qdq);
+    if (st)
+        return st;
+    q7_qdq_set_enabled(qdq, NULL, 0, NULL);
+    q7_qdq_set_calibrating(qdq, 1);
+    if ((st = q7_cuda_exec_refresh_quant(net->gpu)))
+        return st;
+    struct cuda_calib c = {qdq};
+    q7_cuda_exec_set_hook(net->gpu, cuda_calib_hook, &c, 1);
+    struct q7_runner r = cli_net_runner(net);
+    struct q7_eval_params ep = *params;
+    ep.coco_gt = NULL;
+    ep.skip_metrics = 1;
+    ep.max_batches = max_batches;
+    struct q7_eval_result res = {0};
+    st = q7_evaluate(&r, calib, &ep, &res);
+    q7_cuda_exec_set_hook(net->gpu, NULL, NULL, 0);
+    q7_qdq_set_calibrating(qdq, 0);
+    q7_qdq_set_enabled(qdq, NULL, 1, NULL);
+    q7_eval_result_free(&res);
+    if (seconds)
+        *seconds = q7_time_now() - t0;
+    return st;
+}
+
+enum q7_status cli_net_apply_method(struct cli_net * net, struct q7_qdq * qdq,
+                                    const char * method, double * seconds)
+{
+    if (!net->cuda)
+        return q7_qdq_apply_method(net->cpu, qdq, method, seconds);
+    double t0 = q7_time_now();
+    enum q7_calib_method m;
+    struct q7_amax_params ap = q7_amax_params_default();
+    double pct = ap.percentile;
+    enum q7_status st = q7_calib_method_parse(method, &m, &pct);
+    if (st)
+        return st;
+    ap.percentile = pct;
+    if ((st = q7_qdq_compute_amax(qdq, m, &ap)) || (st = q7_cuda_exec_refresh_quant(net->gpu)))
+        return st;
+    if (seconds)
+        *seconds = q7_time_now() - t0;
+    return Q7_OK;
+}
