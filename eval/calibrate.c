@@ -70,19 +70,8 @@ enum q7_status q7_calibrate(struct q7_exec * e, struct q7_graph * g, struct q7_q
 }
 
 enum q7_status q7_qdq_apply_method(struct q7_exec * e, struct q7_qdq * qdq, const char * method,
-                                double * seconds)
+                                   double * seconds)
 {
-    double t0 = q7_time_now();
-    enum q7_calib_method m;
-    struct q7_amax_params ap = q7_amax_params_default();
-    double pct = ap.percentile;
-    enum q7_status st = q7_calib_method_parse(method, &m, &pct);
-    if (st)
-        return st;
-    ap.percentile = pct;
-    if ((st = q7_qdq_compute_amax(qdq, m, &ap)) || (st = q7_exec_refresh_weights(e)))
-        return st;
-    if (seconds)
-        *seconds = q7_time_now() - t0;
-    return Q7_OK;
+    enum q7_status st = q7_qdq_compute_amax_named(qdq, method, seconds);
+    return st ? st : q7_exec_refresh_weights(e);
 }

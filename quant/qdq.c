@@ -208,6 +208,23 @@ enum q7_status q7_qdq_compute_amax(struct q7_qdq * qdq, enum q7_calib_method met
     return Q7_OK;
 }
 
+enum q7_status q7_qdq_compute_amax_named(struct q7_qdq * qdq, const char * method,
+                                         double * seconds)
+{
+    double t0 = q7_time_now();
+    enum q7_calib_method m;
+    struct q7_amax_params ap = q7_amax_params_default();
+    double pct = ap.percentile;
+    enum q7_status st = q7_calib_method_parse(method, &m, &pct);
+    if (st)
+        return st;
+    ap.percentile = pct;
+    st = q7_qdq_compute_amax(qdq, m, &ap);
+    if (seconds)
+        *seconds = q7_time_now() - t0;
+    return st;
+}
+
 enum q7_status q7_qdq_set_enabled(struct q7_qdq * qdq, const char * regex, int enabled,
                                   int * n_matched)
 {

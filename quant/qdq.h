@@ -62,6 +62,11 @@ enum q7_status q7_qdq_collect_node(struct q7_qdq * qdq, int id, const float * da
 enum q7_status q7_qdq_compute_amax(struct q7_qdq * qdq, enum q7_calib_method method,
                                    const struct q7_amax_params * p);
 
+/* The same by name ("max", "entropy", "mse", "percentile", "percentile-99.9"); *seconds
+ * (may be NULL) receives the time the amax computation took. */
+enum q7_status q7_qdq_compute_amax_named(struct q7_qdq * qdq, const char * method,
+                                         double * seconds);
+
 /* Enables (1) or disables (0) all quantizers, or those whose name matches `regex`. */
 enum q7_status q7_qdq_set_enabled(struct q7_qdq * qdq, const char * regex, int enabled,
                                   int * n_matched);

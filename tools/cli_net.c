@@ -119,19 +119,6 @@ enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
 enum q7_status cli_net_apply_method(struct cli_net * net, struct q7_qdq * qdq,
                                     const char * method, double * seconds)
 {
-    if (!net->cuda)
-        return q7_qdq_apply_method(net->cpu, qdq, method, seconds);
-    double t0 = q7_time_now();
-    enum q7_calib_method m;
-    struct q7_amax_params ap = q7_amax_params_default();
-    double pct = ap.percentile;
-    enum q7_status st = q7_calib_method_parse(method, &m, &pct);
-    if (st)
-        return st;
-    ap.percentile = pct;
-    if ((st = q7_qdq_compute_amax(qdq, m, &ap)) || (st = q7_cuda_exec_refresh_quant(net->gpu)))
-        return st;
-    if (seconds)
-        *seconds = q7_time_now() - t0;
-    return Q7_OK;
+    enum q7_status st = q7_qdq_compute_amax_named(qdq, method, seconds);
+    return st ? st : cli_net_refresh(net);
 }
