@@ -22,6 +22,7 @@
 #include "graph/passes.h"
 #include "models/ckpt.h"
 #include "models/npy.h"
+#include "models/onnx_export.h"
 #include "models/yolo_graph.h"
 #include "engine/model.h"
 #include "engine/exec.h"

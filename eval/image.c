@@ -21,6 +21,7 @@ enum {
     JPEG_EOI = 0xD9,
     JPEG_SOS = 0xDA,
     JPEG_DHT = 0xC4,
+    JPEG_DQT = 0xDB,
     JPEG_APP1 = 0xE1,
     JPEG_TEM = 0x01,
     JPEG_RST0 = 0xD0,
@@ -108,7 +109,40 @@ struct jpeg_scan {
     int complete; /* an EOI marker ends the stream */
     uint8_t huff_defined[2][4]; /* DHT seen so far: [0 DC / 1 AC][slot] */
     int huff_undefined; /* a scan decodes with a Huffman table no DHT defined before it */
+    uint8_t comp_id[4], comp_tq[4]; /* the frame's first 4 components: id, quant table */
+    uint8_t quant_defined[4];       /* DQT seen so far */
+    int quant_undefined; /* a scan's component uses a quant table no DQT defined before it */
 };
+
+/* Marks the quantization tables a DQT segment defines; stops at the first malformed one. */
+static void jpeg_dqt_mark(const uint8_t * seg, size_t n, uint8_t defined[4])
+{
+    size_t p = 0;
+    while (p < n) {
+        int pq = seg[p] >> 4, tq = seg[p] & 15;
+        size_t size = 1 + (pq ? 128 : 64);
+        if (pq > 1 || tq > 3 || size > n - p)
+            return;
+        defined[tq] = 1;
+        p += size;
+    }
+}
+
+/* 1 when the quantization table of every component in the scan of an SOS segment was
+ * defined before it (libjpeg refuses the file otherwise; stb_image dequantizes with
+ * uninitialized memory). Components the frame does not list are left to the decoders. */
+static int jpeg_sos_quant_defined(const uint8_t * seg, size_t n, const struct jpeg_scan * s)
+{
+    if (n < 1)
+        return 1;
+    size_t ns = seg[0];
+    for (size_t i = 0; i < ns && 1 + 2 * i < n; i++)
+        for (int c = 0; c < 4 && c < s->ncomp; c++)
+            if (s->comp_id[c] == seg[1 + 2 * i] &&
+                (s->comp_tq[c] > 3 || !s->quant_defined[s->comp_tq[c]]))
+                return 0;
+    return 1;
+}
 
 /* Marks the Huffman tables a DHT segment defines; stops at the first malformed table (the
  * decoders reject those themselves). */
@@ -223,6 +257,12 @@ static enum q7_status jpeg_walk(const uint8_t * d, size_t n, const char * name, 
             s->w = rd16be(seg + 3);
             s->ncomp = seg[5];
             s->progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
+            for (int c = 0; c < 4 && c < s->ncomp && 6 + 3 * (size_t)c + 2 < seglen; c++) {
+                s->comp_id[c] = seg[6 + 3 * c];
+                s->comp_tq[c] = seg[6 + 3 * c + 2];
+            }
+        } else if (m == JPEG_DQT) {
+            jpeg_dqt_mark(seg, seglen, s->quant_defined);
         } else if (m == JPEG_DHT) {
             jpeg_dht_mark(seg, seglen, s->huff_defined);
         } else if (m == JPEG_APP1 && !s->exif && seglen >= sizeof EXIF_MAGIC &&
@@ -235,6 +275,8 @@ static enum q7_status jpeg_walk(const uint8_t * d, size_t n, const char * name, 
             s->has_scan = 1;
             if (!jpeg_sos_tables_defined(seg, seglen, s->progressive, s->huff_defined))
                 s->huff_undefined = 1;
+            if (!jpeg_sos_quant_defined(seg, seglen, s))
+                s->quant_undefined = 1;
             if (!to_eoi)
                 break;
             pos = skip_entropy(d, n, pos);
@@ -588,6 +630,9 @@ enum q7_status q7_image_decode_memory(const uint8_t * data, size_t size, const c
             return q7_error_set(Q7_ERR_FORMAT, "%s: truncated JPEG (the data ends before the "
                                 "end-of-image marker)", name);
         orientation = info.orientation;
+        if (s.quant_undefined)
+            return q7_error_set(Q7_ERR_FORMAT, "%s: a JPEG scan uses a quantization table that "
+                                "no DQT segment defines", name);
         if (s.huff_undefined && !use_turbo(dec))
             return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: a JPEG scan uses a Huffman table that "
                                 "no DHT segment defines (motion-JPEG style); stb_image cannot "

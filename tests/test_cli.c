@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+
 static char g_tmp[256];
 static const char * g_bin;
 
@@ -215,6 +216,27 @@ int main(void)
     j = tmp_json("graph.json");
     CHECK(j && cJSON_GetArraySize(cJSON_GetObjectItem(j, "nodes")) > 50);
     cJSON_Delete(j);
+
+    /* ONNX export, FP32 and with Q/DQ pairs from an amax table */
+    snprintf(a, sizeof a, "export --weights %s/model.pt --fused -o %s/model.onnx --img 320", tiny,
+             g_tmp);
+    int onnx_rc = q7("onnx", a);
+    if (onnx_rc == 0) {
+        snprintf(det, sizeof det, "%s/model.onnx", g_tmp);
+        CHECK(stat(det, &sb) == 0 && sb.st_size > 20000000);
+        snprintf(a, sizeof a, "export --weights %s/model.pt -o %s/qdq.onnx --amax "
+                 "%s/ref/amax.json --method mse", tiny, g_tmp, tiny);
+        CHECK(q7("onnx_qdq", a) == 0);
+        char * q = slurp("qdq.onnx");
+        CHECK(q && memmem(q, 1 << 20, "QuantizeLinear", 14) != NULL);
+        free(q);
+    } else {
+        CHECK(log_has("onnx", "without protobuf-c"));
+    }
+    /* q7 run with an amax table: the fake-INT8 raw output */
+    snprintf(a, sizeof a, "run --weights %s/model.pt --amax %s/ref/amax.json --method mse "
+             "--input %s/ref/input_horses.npy --output %s/rawq.npy", tiny, tiny, tiny, g_tmp);
+    CHECK(q7("run_q", a) == 0);
 
     /* bad input: clear messages, nonzero exits, nothing written */
     CHECK(q7("bad_cmd", "frobnicate") == 2);

@@ -114,14 +114,63 @@ static cJSON * node_json(struct blob * b, const struct q7_node * nd)
     return o;
 }
 
+static int has_suffix(const char * s, const char * suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* ONNX: the (fused) graph, with Q/DQ pairs where an amax table gives them. */
+static enum q7_status export_onnx(struct q7_model * m, int img, const char * amax,
+                                  const char * method, const char * output)
+{
+    struct q7_graph * g = m->graph;
+    struct q7_qdq * qdq = NULL;
+    struct q7_amax_table * table = NULL;
+    struct q7_onnx_quant * quant = NULL;
+    enum q7_status st = Q7_OK;
+    if (amax) {
+        int missing = 0;
+        quant = calloc((size_t)g->n_nodes, sizeof *quant);
+        if (!quant)
+            return q7_error_set(Q7_ERR_OOM, "out of memory");
+        if ((st = q7_amax_table_load(amax, method, &table)) ||
+            (st = q7_qdq_insert(g, Q7_QDQ_SEED, &qdq)) ||
+            (st = q7_amax_table_apply(table, qdq->q, qdq->n, &missing)))
+            goto done;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const struct q7_node * nd = g->nodes[i];
+            if (q7_quant_is_active(nd->in_quant))
+                quant[i].in_amax = nd->in_quant->amax[0];
+            if (q7_quant_is_active(nd->w_quant)) {
+                quant[i].w_amax = nd->w_quant->amax;
+                quant[i].n_w = nd->w_quant->n_amax;
+            }
+        }
+    }
+    int size = img > 0 ? img : g->img_size;
+    st = q7_onnx_export(g, size, size, quant, output);
+    if (!st)
+        printf("q7 export: %s (ONNX opset 13, %dx%d input, batch dynamic%s)\n", output, size, size,
+               amax ? ", QuantizeLinear/DequantizeLinear from the amax table" : "");
+done:
+    free(quant);
+    q7_amax_table_free(table);
+    q7_qdq_free(qdq);
+    return st;
+}
+
 int cmd_export(int argc, char ** argv)
 {
-    const char * weights = NULL, * output = NULL;
-    int fused = 0, help = 0;
+    const char * weights = NULL, * output = NULL, * amax = NULL, * method = NULL;
+    int fused = 0, help = 0, img = 0;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt) or yaml config"},
         {"--fused", CLI_FLAG, &fused, "export the fused graph (Conv+BN, RepConv, IDetect)"},
-        {"-o", CLI_STR, &output, "output JSON; weights go to the same name + .bin"},
+        {"-o", CLI_STR, &output, "model.onnx (ONNX), or graph.json (q7's JSON + .bin weights)"},
+        {"--img", CLI_INT, &img, "ONNX input size (default: the model's, 640 or 1280)"},
+        {"--amax", CLI_STR, &amax, "ONNX: fake INT8 as Q/DQ pairs from this amax table (fused)"},
+        {"--method", CLI_STR, &method, "the method to take from a per-method --amax file"},
         {"--help", CLI_FLAG, &help, "this text"},
     };
     const int n_opts = sizeof opts / sizeof opts[0];
@@ -136,8 +185,14 @@ int cmd_export(int argc, char ** argv)
     }
     struct q7_model * m = NULL;
     enum q7_status st = q7_model_load(weights, NULL, &m);
-    if (st || (fused && (st = q7_model_fuse(m))))
+    if (st || ((fused || amax) && (st = q7_model_fuse(m))))
         goto fail;
+    if (has_suffix(output, ".onnx")) {
+        if ((st = export_onnx(m, img, amax, method, output)))
+            goto fail;
+        q7_model_free(m);
+        return 0;
+    }
     size_t n = strlen(output);
     char * bin = malloc(n + 5), * tmp = malloc(n + 9);
     if (!bin || !tmp) {

@@ -63,7 +63,7 @@ static enum q7_status dump_hook_cuda(void * user, struct q7_cuda_exec * e,
 int cmd_run(int argc, char ** argv)
 {
     const char * weights = NULL, * input = NULL, * output = NULL, * dump = NULL, * cfg = NULL;
-    const char * device = NULL;
+    const char * device = NULL, * amax = NULL, * method = NULL;
     int fused = 0, threads = 0, ref = 0, help = 0, fp16 = 0;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt) or yaml config"},
@@ -75,6 +75,8 @@ int cmd_run(int argc, char ** argv)
         {"--dump-layers", CLI_STR, &dump, "per top-level layer statistics of image 0 (JSON)"},
         {"--threads", CLI_INT, &threads, "CPU threads (default: all cores)"},
         {"--ref", CLI_FLAG, &ref, "use the scalar reference kernels (slow)"},
+        {"--amax", CLI_STR, &amax, "fake INT8: QDQ on the fused model with this amax table"},
+        {"--method", CLI_STR, &method, "the method to take from a per-method --amax file"},
         {"--device", CLI_STR, &device, "cpu (default) or cuda"},
         {"--fp16", CLI_FLAG, &fp16, "FP16 activations and tensor-core GEMMs (cuda)"},
         {"--help", CLI_FLAG, &help, "this text"},
@@ -92,6 +94,8 @@ int cmd_run(int argc, char ** argv)
     struct q7_model * m = NULL;
     struct q7_exec * e = NULL;
     struct cli_net net = {0};
+    struct q7_qdq * qdq = NULL;
+    struct q7_amax_table * table = NULL;
     struct q7_npy x = {0};
     float * out = NULL;
     int * layer_of_node = NULL;
@@ -110,10 +114,15 @@ int cmd_run(int argc, char ** argv)
     int64_t n = batched ? x.shape[0] : 1, h = x.shape[batched + 1], w = x.shape[batched + 2];
     struct q7_model_params mp = q7_model_params_default();
     mp.cfg = cfg;
-    if ((st = q7_model_load(weights, &mp, &m)) || (fused && (st = q7_model_fuse(m))))
+    if ((st = q7_model_load(weights, &mp, &m)) || ((fused || amax) && (st = q7_model_fuse(m))))
+        goto done;
+    if (amax && ((st = q7_amax_table_load(amax, method, &table)) ||
+                 (st = q7_qdq_insert(m->graph, Q7_QDQ_SEED, &qdq)) ||
+                 (st = q7_amax_table_apply(table, qdq->q, qdq->n, NULL))))
         goto done;
     if (device && strcmp(device, "cpu") != 0) {
-        if ((st = cli_net_create(m->graph, device, fp16, threads, &net)))
+        if ((st = cli_net_create(m->graph, device, fp16, threads, &net)) ||
+            (st = cli_net_refresh(&net)))
             goto done;
     } else {
         struct q7_exec_params ep = q7_exec_params_default();
@@ -189,6 +198,8 @@ done:
     q7_npy_free(&x);
     q7_exec_free(e);
     cli_net_free(&net);
+    q7_qdq_free(qdq);
+    q7_amax_table_free(table);
     q7_model_free(m);
     return rc;
 }
