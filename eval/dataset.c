@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #define LABEL_MAX_BYTES ((size_t)16 << 20) /* one label file */
+#define LABEL_MAX_CLASS 16777216.0f /* 2^24: every class below is an exact float */
 #define SEGMENT_MIN_FIELDS 9               /* a row with more than 8 values is a polygon */
 
 static const char * const k_img_formats[] = {"bmp",  "jpg", "jpeg", "png", "tif",
@@ -413,6 +414,10 @@ enum q7_status q7_dataset_parse_labels(const char * text, size_t len, const char
         if (st == Q7_OK && nc > 0 && row[0] >= (float)nc)
             st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: class %g >= nc %d", what, i + 1,
                               (double)row[0], nc);
+        /* without nc, still a class that converts to int exactly (the metrics cast it) */
+        if (st == Q7_OK && row[0] >= LABEL_MAX_CLASS)
+            st = q7_error_set(Q7_ERR_FORMAT, "%s: line %d: class %g is too large", what, i + 1,
+                              (double)row[0]);
     }
     if (st == Q7_OK && rows > 1) {
         /* np.unique(l, axis=0) compares rows as bytes */

@@ -776,6 +776,16 @@ static void test_labels(void)
         CHECK(labels == NULL);
         free(labels);
     }
+    /* without a class bound (nc 0) a class must still fit an int exactly */
+    {
+        static const char huge[] = "1e30 0.5 0.5 0.1 0.1\n";
+        float * labels = NULL;
+        int nl = 0;
+        CHECK(q7_dataset_parse_labels(huge, sizeof huge - 1, "nc0.txt", 0, &labels, &nl) ==
+              Q7_ERR_FORMAT);
+        CHECKF(strstr(q7_error_message(), "too large") != NULL, "%s", q7_error_message());
+        free(labels);
+    }
     /* a 1 MB line, a NUL in the middle, nothing but spaces */
     size_t big = 1 << 20;
     char * t = malloc(big);
