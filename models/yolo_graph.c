@@ -13,6 +13,9 @@
 
 #define NAME_MAX_LEN 256
 #define ARGS_MAX_LEN 256
+/* FP32 weights a graph may hold: 10x yolov7-e6e. Tensors may share one storage in a pickle,
+ * so a small hostile file could otherwise expand to many times its size. */
+#define GRAPH_MAX_WEIGHT_BYTES ((size_t)8 << 30)
 #define MAX_INPUTS 64
 
 struct builder {
@@ -24,6 +27,7 @@ struct builder {
     int n_yaml_rows;
     double depth_multiple;
     int shapes_only;
+    size_t weight_bytes; /* FP32 weights copied so far */
 };
 
 static enum q7_status fail(struct builder * b, const char * name, const char * what)
@@ -83,6 +87,13 @@ static enum q7_status load_tensor(struct builder * b, const struct q7_py * t, co
     const struct q7_py * storage = t->v.tensor.storage;
     int no_data = b->shapes_only && storage && storage->kind == Q7_PY_STORAGE &&
                   !storage->v.storage.data;
+    if (!no_data) { /* checked before allocating */
+        int64_t want = q7_py_tensor_numel(t);
+        if (want < 0 || (size_t)want > (GRAPH_MAX_WEIGHT_BYTES - b->weight_bytes) / sizeof(float))
+            return q7_error_set(Q7_ERR_LIMIT, "%s: %s: the model's weights exceed %zu GiB",
+                                b->source, name, GRAPH_MAX_WEIGHT_BYTES >> 30);
+        b->weight_bytes += (size_t)want * sizeof(float);
+    }
     struct q7_tensor * dst = no_data ? q7_graph_new_tensor_shape(b->g, name, ndim, shape)
                                      : q7_graph_new_tensor(b->g, name, ndim, shape);
     if (!dst)
