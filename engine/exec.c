@@ -105,6 +105,7 @@ void q7_exec_free(struct q7_exec * e)
             free(e->qweights[i]);
     free(e->qweights);
     free(e->in_scale);
+    free(e->qin);
     q7_plan_free(&e->plan);
     free(e->seconds);
     free(e->arena);

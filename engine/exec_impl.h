@@ -12,6 +12,8 @@ struct q7_exec {
     double * seconds;
     float ** qweights; /* per conv node: fake-quantized weights, or NULL */
     float * in_scale;  /* per conv node: input fake-quant scale 127/amax, 0 = off */
+    float * qin;       /* scratch: a conv input after fake quantization */
+    size_t qin_cap;
     uint8_t * arena;
     size_t arena_bytes;
     void * ws;

@@ -74,6 +74,8 @@ void q7_cpu_maxpool(const struct q7_view * x, const struct q7_pool_params * p,
                     const struct q7_view * y);
 void q7_cpu_upsample_nearest(const struct q7_view * x, int scale, const struct q7_view * y);
 void q7_cpu_add(const struct q7_view * const * xs, int n_inputs, const struct q7_view * y);
+/* y = fake_quant(x, scale) element-wise (kernels/ref/fake_quant.h, bit-exact); y may be x. */
+void q7_cpu_fake_quant_copy(const struct q7_view * x, float scale, const struct q7_view * y);
 /* Copies x into y (same shape, different strides): concat inputs that could not be placed. */
 void q7_cpu_copy(const struct q7_view * x, const struct q7_view * y);
 

@@ -877,8 +877,45 @@ static void bench_conv(const char * label, int cin, int cout, int hw, int k, int
     free(y.buf);
 }
 
+/* q7_cpu_fake_quant_copy against the scalar specification, on a channel slice and in place,
+ * with values on rounding ties and beyond the clamp. */
+static void test_fake_quant_copy(void)
+{
+    uint64_t seed = 11;
+    const int64_t n = 3, c = 5, h = 7, w = 9, c_total = 8, hw = h * w;
+    float * src = malloc((size_t)(n * c_total * hw) * sizeof(float));
+    float * dst = malloc((size_t)(n * c * hw) * sizeof(float));
+    const float scale = 127.0f / 2.5f;
+    for (int64_t i = 0; i < n * c_total * hw; i++) {
+        float v = q7t_rand_uniform(&seed, -3.5f, 3.5f);
+        if (i % 7 == 0) /* an exact .5 tie in quantized units */
+            v = ((float)(i % 50) - 25.0f + 0.5f) / scale;
+        src[i] = v;
+    }
+    struct q7_view x = {src + 2 * hw, n, c, h, w, c_total * hw};
+    struct q7_view y = {dst, n, c, h, w, c * hw};
+    q7_cpu_fake_quant_copy(&x, scale, &y);
+    int bad = 0;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < c * hw; i++) {
+            float want = q7_fq_apply(x.data[b * x.batch_stride + i], scale);
+            bad += memcmp(&want, &dst[b * c * hw + i], sizeof want) != 0;
+        }
+    CHECKF(bad == 0, "fake_quant_copy: %d values differ from q7_fq_apply", bad);
+    q7_cpu_fake_quant_copy(&y, scale, &y); /* in place: idempotent */
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < c * hw; i++) {
+            float want = q7_fq_apply(x.data[b * x.batch_stride + i], scale);
+            bad += memcmp(&want, &dst[b * c * hw + i], sizeof want) != 0;
+        }
+    CHECKF(bad == 0, "fake_quant_copy in place: %d values differ", bad);
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
+    test_fake_quant_copy();
     g_n_combos = list_combos(g_combos, 16);
     printf("kernel configurations under test:");
     for (int i = 0; i < g_n_combos; i++)

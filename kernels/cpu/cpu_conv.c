@@ -149,6 +149,18 @@ static void fake_quant_run(float * d, int64_t n, float scale)
     }
 }
 
+void q7_cpu_fake_quant_copy(const struct q7_view * x, float scale, const struct q7_view * y)
+{
+    int64_t chw = x->c * x->h * x->w;
+    for (int64_t b = 0; b < x->n; b++) {
+        const float * src = x->data + b * x->batch_stride;
+        float * dst = y->data + b * y->batch_stride;
+        if (dst != src)
+            memcpy(dst, src, (size_t)chw * sizeof(float));
+        fake_quant_run(dst, chw, scale);
+    }
+}
+
 /* Number of t >= 0 with v + t*s < 0, i.e. ceil(-v / s) for v < 0 (s > 0), without a
  * division for the common strides. */
 static inline int64_t steps_below(int64_t v, int64_t s)
