@@ -31,12 +31,12 @@ static void calib_node(void * user, const struct q7_node * nd, const struct q7_v
                                 v->batch_stride, h->scratch);
 }
 
-enum q7_status q7_calibrate(struct q7_exec * e, struct q7_graph * g, struct q7_qdq * qdq,
-                            const struct q7_dataset * calib, const struct q7_eval_params * params,
-                            int max_batches, double * seconds)
+enum q7_status q7_calibrate_pass(const struct q7_runner * net, struct q7_qdq * qdq,
+                                 enum q7_status (*refresh)(void * ctx), void * ctx,
+                                 const struct q7_dataset * calib,
+                                 const struct q7_eval_params * params, int max_batches,
+                                 int * images)
 {
-    double t0 = q7_time_now();
-    struct calib_hook h = {.qdq = qdq};
     enum q7_status st = q7_qdq_calib_weights(qdq);
     if (st)
         return st;
@@ -44,25 +44,44 @@ enum q7_status q7_calibrate(struct q7_exec * e, struct q7_graph * g, struct q7_q
      * with a calibrator while collecting, so the pass is the plain FP32 fused model */
     q7_qdq_set_enabled(qdq, NULL, 0, NULL);
     q7_qdq_set_calibrating(qdq, 1);
-    if ((st = q7_exec_refresh_weights(e)))
-        return st;
-    q7_exec_set_hook(e, calib_node, &h);
-    struct q7_runner net = q7_runner_cpu(e, g);
     struct q7_eval_params ep = *params;
     ep.coco_gt = NULL;
     ep.skip_metrics = 1;
     ep.max_batches = max_batches;
     struct q7_eval_result r = {0};
-    st = q7_evaluate(&net, calib, &ep, &r);
-    q7_exec_set_hook(e, NULL, NULL);
+    st = refresh(ctx);
+    if (!st)
+        st = q7_evaluate(net, calib, &ep, &r);
     q7_qdq_set_calibrating(qdq, 0);
     q7_qdq_set_enabled(qdq, NULL, 1, NULL);
+    if (images)
+        *images = r.images;
+    q7_eval_result_free(&r);
+    return st;
+}
+
+static enum q7_status refresh_cpu(void * ctx)
+{
+    return q7_exec_refresh_weights(ctx);
+}
+
+enum q7_status q7_calibrate(struct q7_exec * e, struct q7_graph * g, struct q7_qdq * qdq,
+                            const struct q7_dataset * calib, const struct q7_eval_params * params,
+                            int max_batches, double * seconds)
+{
+    double t0 = q7_time_now();
+    struct calib_hook h = {.qdq = qdq};
+    struct q7_runner net = q7_runner_cpu(e, g);
+    int images = 0;
+    q7_exec_set_hook(e, calib_node, &h);
+    enum q7_status st =
+        q7_calibrate_pass(&net, qdq, refresh_cpu, e, calib, params, max_batches, &images);
+    q7_exec_set_hook(e, NULL, NULL);
     if (!st && h.st)
         st = h.st;
     if (!st)
         q7_log(Q7_LOG_INFO, "q7: calibrated %d quantizers on %d images in %.1f s", qdq->n,
-               r.images, q7_time_now() - t0);
-    q7_eval_result_free(&r);
+               images, q7_time_now() - t0);
     free(h.scratch);
     if (seconds)
         *seconds = q7_time_now() - t0;

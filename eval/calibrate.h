@@ -22,6 +22,17 @@ enum q7_status q7_calibrate(struct q7_exec * e, struct q7_graph * g, struct q7_q
                             const struct q7_dataset * calib, const struct q7_eval_params * params,
                             int max_batches, double * seconds);
 
+/* The backend-independent part of q7_calibrate, for executors that feed the quantizers from
+ * their own hook (the caller installs it around this call, e.g. the CUDA executor's): weights
+ * max-calibrated, every quantizer disabled and collecting, refresh(ctx) so that the network
+ * runs in FP32, one pass of `net` over `calib`, quantizers enabled again. *images (may be
+ * NULL): images that went through the network. */
+enum q7_status q7_calibrate_pass(const struct q7_runner * net, struct q7_qdq * qdq,
+                                 enum q7_status (*refresh)(void * ctx), void * ctx,
+                                 const struct q7_dataset * calib,
+                                 const struct q7_eval_params * params, int max_batches,
+                                 int * images);
+
 /* Sets every input quantizer's amax by `method` ("max", "entropy", "mse", "percentile",
  * "percentile-99.9") from the collected statistics and refreshes the executor's
  * fake-quantized weights. *seconds (may be NULL): time of the amax computation. */

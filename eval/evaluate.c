@@ -26,6 +26,18 @@ struct q7_eval_params q7_eval_params_default(void)
     return p;
 }
 
+struct q7_loader_params q7_eval_loader_params(const struct q7_eval_params * p, int stride)
+{
+    struct q7_loader_params lp = q7_loader_params_default();
+    lp.batch = p->batch;
+    lp.img_size = p->img_size;
+    lp.stride = stride > 32 ? stride : 32;
+    lp.pad = p->pad;
+    lp.decoder = p->decoder;
+    lp.threads = p->threads;
+    return lp;
+}
+
 void q7_eval_result_free(struct q7_eval_result * r)
 {
     if (!r)
@@ -154,13 +166,7 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
     }
     for (int i = 0; i < ds->n; i++)
         paths[i] = ds->items[i].path;
-    struct q7_loader_params lp = q7_loader_params_default();
-    lp.batch = p->batch;
-    lp.img_size = p->img_size;
-    lp.stride = net->stride > 32 ? net->stride : 32;
-    lp.pad = p->pad;
-    lp.decoder = p->decoder;
-    lp.threads = p->threads;
+    struct q7_loader_params lp = q7_eval_loader_params(p, net->stride);
     struct q7_loader * ld = NULL;
     struct q7_metric * metric = NULL;
     float * raw = NULL, * labels = NULL;

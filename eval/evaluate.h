@@ -6,6 +6,7 @@
 #include "eval/cocoeval.h"
 #include "eval/dataset.h"
 #include "eval/image.h"
+#include "eval/loader.h"
 #include "eval/metrics.h"
 #include "eval/nms.h"
 
@@ -55,6 +56,10 @@ struct q7_eval_result {
     struct q7_coco_det * dets; /* all detections in COCO results form (n_dets), malloc'ed */
     size_t n_dets;
 };
+
+/* The loader settings q7_evaluate uses: batches as test.py forms them for a model whose
+ * largest stride is `stride` (at least 32). */
+struct q7_loader_params q7_eval_loader_params(const struct q7_eval_params * p, int stride);
 
 /* Runs the loop over every image of `ds`. The result is freed with q7_eval_result_free. */
 enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset * ds,

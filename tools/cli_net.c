@@ -83,6 +83,11 @@ static enum q7_status cuda_calib_hook(void * user, struct q7_cuda_exec * e,
                                host->batch_stride, NULL);
 }
 
+static enum q7_status refresh_cuda(void * ctx)
+{
+    return q7_cuda_exec_refresh_quant(ctx);
+}
+
 enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
                                  const struct q7_dataset * calib,
                                  const struct q7_eval_params * params, int max_batches,
@@ -91,26 +96,12 @@ enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
     if (!net->cuda)
         return q7_calibrate(net->cpu, net->g, qdq, calib, params, max_batches, seconds);
     double t0 = q7_time_now();
-    enum q7_status st = q7_qdq_calib_weights(qdq);
-    if (st)
-        return st;
-    q7_qdq_set_enabled(qdq, NULL, 0, NULL);
-    q7_qdq_set_calibrating(qdq, 1);
-    if ((st = q7_cuda_exec_refresh_quant(net->gpu)))
-        return st;
     struct cuda_calib c = {qdq};
-    q7_cuda_exec_set_hook(net->gpu, cuda_calib_hook, &c, 1);
     struct q7_runner r = cli_net_runner(net);
-    struct q7_eval_params ep = *params;
-    ep.coco_gt = NULL;
-    ep.skip_metrics = 1;
-    ep.max_batches = max_batches;
-    struct q7_eval_result res = {0};
-    st = q7_evaluate(&r, calib, &ep, &res);
+    q7_cuda_exec_set_hook(net->gpu, cuda_calib_hook, &c, 1);
+    enum q7_status st =
+        q7_calibrate_pass(&r, qdq, refresh_cuda, net->gpu, calib, params, max_batches, NULL);
     q7_cuda_exec_set_hook(net->gpu, NULL, NULL, 0);
-    q7_qdq_set_calibrating(qdq, 0);
-    q7_qdq_set_enabled(qdq, NULL, 1, NULL);
-    q7_eval_result_free(&res);
     if (seconds)
         *seconds = q7_time_now() - t0;
     return st;

@@ -50,15 +50,14 @@ static enum q7_status collect_batches(const struct q7_dataset * ds,
         return q7_error_set(Q7_ERR_OOM, "out of memory");
     for (int i = 0; i < ds->n; i++)
         paths[i] = ds->items[i].path;
-    struct q7_loader_params lp = q7_loader_params_default();
-    lp.batch = ep->batch;
-    lp.img_size = ep->img_size;
-    lp.stride = stride > 32 ? stride : 32;
-    lp.decoder = ep->decoder;
+    struct q7_loader_params lp = q7_eval_loader_params(ep, stride);
     struct q7_loader * ld = NULL;
     enum q7_status st = q7_loader_create(paths, ds->n, &lp, &ld);
-    int cap = max_batches > 0 ? max_batches : q7_loader_plan(ld ? ld : NULL)->n_batches;
+    int cap = 0;
     if (!st) {
+        cap = q7_loader_plan(ld)->n_batches;
+        if (max_batches > 0 && max_batches < cap)
+            cap = max_batches;
         out->x = calloc((size_t)cap, sizeof *out->x);
         out->ref = calloc((size_t)cap, sizeof *out->ref);
         out->shape = calloc((size_t)cap * 3, sizeof *out->shape);

@@ -57,16 +57,6 @@ struct conv_geom {
     size_t bytes; /* workspace bytes, alignment slack included */
 };
 
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Returns 0 when the sizes overflow. */
 static int conv_geom_init(const struct q7_conv_params * p, const struct q7_view * y,
                           const struct q7_cpu_ops * ops, struct conv_geom * g)

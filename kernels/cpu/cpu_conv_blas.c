@@ -29,16 +29,6 @@ struct blas_geom {
     int64_t chunk_units; /* units whose im2col the workspace holds at once */
 };
 
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-static int64_t min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 static void blas_geom_init(const struct q7_view * x, const struct q7_conv_params * p,
                            const struct q7_view * y, struct blas_geom * g)
 {

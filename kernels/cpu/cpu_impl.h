@@ -15,6 +15,16 @@
 /* Alignment of the scratch areas carved out of a caller's workspace. */
 #define Q7_CPU_ALIGN 64
 
+static inline int64_t ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+static inline int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* ---- thread pool (cpu_threads.c) ---- */
 
 /* A task body: `task` in [0, n_tasks), `thread` in [0, min(q7_cpu_threads(), n_tasks)),
