@@ -31,14 +31,18 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
     }
     const float * w = nd->w[Q7_W_WEIGHT] ? nd->w[Q7_W_WEIGHT]->data : NULL;
     const float * b = nd->w[Q7_W_BIAS] ? nd->w[Q7_W_BIAS]->data : NULL;
+    /* Quantization at the source (exec_quant.c) only without a hook, which must see the
+     * values the reference computes. */
+    const int at_source = e->hook == NULL;
+    const int quant_in = e->in_on[id] && !(at_source && e->in_ready[id]);
     switch (nd->op) {
     case Q7_OP_INPUT:
         return Q7_OK;
     case Q7_OP_CONV2D: {
-        struct q7_conv_extra extra = {.in_scale = e->in_scale[id]};
+        struct q7_conv_extra extra = {.out_scale = at_source ? e->out_scale[id] : 0.0f};
         if (e->qweights[id])
             w = e->qweights[id];
-        if (extra.in_scale != 0.0f && !ref) {
+        if (quant_in && (!ref || e->in_scale[id] == 0.0f)) {
             /* Quantize the input once into a contiguous copy: fusing it into the packing
              * re-quantizes every element once per kernel tap and loses the direct 1x1 path
              * (measured: fake-INT8 inference 1.62x FP32 that way). Same values bit for bit. */
@@ -53,9 +57,10 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
             struct q7_view q = xs[0];
             q.data = e->qin;
             q.batch_stride = q.c * q.h * q.w;
-            q7_cpu_fake_quant_copy(&xs[0], extra.in_scale, &q);
+            q7_cpu_fake_quant_copy(&xs[0], e->in_scale[id], &q);
             xs[0] = q;
-            extra.in_scale = 0.0f;
+        } else if (quant_in) {
+            extra.in_scale = e->in_scale[id]; /* the reference quantizes as it reads */
         }
         if (ref)
             q7_ref_conv2d(&xs[0], w, b, &nd->p.conv, &extra, &y);
@@ -82,7 +87,7 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
             q7_ref_maxpool(&xs[0], &nd->p.pool, &y);
         else
             q7_cpu_maxpool(&xs[0], &nd->p.pool, &y);
-        if (e->in_scale[id] != 0.0f) /* fake-quant commutes with max: apply it to the output */
+        if (quant_in) /* fake-quant commutes with max: apply it to the output */
             fake_quant_view(&y, e->in_scale[id]);
         return Q7_OK;
     case Q7_OP_UPSAMPLE:

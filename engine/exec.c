@@ -82,7 +82,11 @@ enum q7_status q7_exec_create(struct q7_graph * g, const struct q7_exec_params *
     e->seconds = calloc((size_t)n, sizeof *e->seconds);
     e->qweights = calloc((size_t)n, sizeof *e->qweights);
     e->in_scale = calloc((size_t)n, sizeof *e->in_scale);
-    if (!e->in_scale || !e->seconds || !e->qweights) {
+    e->out_scale = calloc((size_t)n, sizeof *e->out_scale);
+    e->in_on = calloc((size_t)n, 1);
+    e->in_ready = calloc((size_t)n, 1);
+    if (!e->in_scale || !e->out_scale || !e->in_on || !e->in_ready || !e->seconds ||
+        !e->qweights) {
         q7_exec_free(e);
         return q7_error_set(Q7_ERR_OOM, "executor: out of memory");
     }
@@ -105,6 +109,9 @@ void q7_exec_free(struct q7_exec * e)
             free(e->qweights[i]);
     free(e->qweights);
     free(e->in_scale);
+    free(e->out_scale);
+    free(e->in_on);
+    free(e->in_ready);
     free(e->qin);
     q7_plan_free(&e->plan);
     free(e->seconds);
@@ -131,9 +138,14 @@ enum q7_status q7_exec_output_rows(struct q7_exec * e, int64_t n, int64_t h, int
     return Q7_OK;
 }
 
-static enum q7_status run_planned(struct q7_exec * e, float * out)
+/* Runs the nodes after the input (in: the input node's view, filled). */
+static enum q7_status run_planned(struct q7_exec * e, const struct q7_view * in, float * out)
 {
     struct q7_graph * g = e->g;
+    if (e->hook)
+        e->hook(e->hook_user, g->nodes[g->input], in);
+    else if (e->out_scale[g->input] != 0.0f) /* every reader quantizes it: do it once */
+        q7_cpu_fake_quant_copy(in, e->out_scale[g->input], in);
     for (int i = 0; i < g->n_nodes; i++) {
         const struct q7_node * nd = g->nodes[i];
         e->seconds[i] = 0.0;
@@ -160,10 +172,7 @@ enum q7_status q7_exec_run(struct q7_exec * e, const float * x, int64_t n, int64
         return st;
     struct q7_view in = q7_exec_view(e, e->g->input);
     memcpy(in.data, x, (size_t)(n * 3 * h * w) * sizeof(float));
-    if (e->hook) {
-        e->hook(e->hook_user, e->g->nodes[e->g->input], &in);
-    }
-    return run_planned(e, out);
+    return run_planned(e, &in, out);
 }
 
 enum q7_status q7_exec_run_u8(struct q7_exec * e, const uint8_t * x, int64_t n, int64_t h,
@@ -176,14 +185,17 @@ enum q7_status q7_exec_run_u8(struct q7_exec * e, const uint8_t * x, int64_t n, 
     int64_t total = n * 3 * h * w;
     for (int64_t i = 0; i < total; i++)
         in.data[i] = (float)x[i] / 255.0f;
-    if (e->hook)
-        e->hook(e->hook_user, e->g->nodes[e->g->input], &in);
-    return run_planned(e, out);
+    return run_planned(e, &in, out);
 }
 
 size_t q7_exec_peak_bytes(const struct q7_exec * e)
 {
     return e->plan.arena_bytes + e->ws_bytes;
+}
+
+size_t q7_exec_arena_bytes(const struct q7_exec * e)
+{
+    return e->plan.arena_bytes;
 }
 
 size_t q7_exec_naive_bytes(const struct q7_exec * e)

@@ -48,9 +48,16 @@ enum q7_status q7_exec_run_u8(struct q7_exec * e, const uint8_t * x, int64_t n, 
  * enabling/disabling quantizers). */
 enum q7_status q7_exec_refresh_weights(struct q7_exec * e);
 
+/* Fake INT8: of the live nodes with an active input quantizer, how many get their input
+ * already quantized where it was produced (a conv's epilogue; see exec_quant.c) and how many
+ * quantize a copy of it themselves. Without a hook set; a hook turns the former off. */
+void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_copied);
+
 /* Memory of the current plan: the arena's size, and the sum of all activation buffers
  * without sharing (what a naive executor would hold). */
 size_t q7_exec_peak_bytes(const struct q7_exec * e);
+/* The activation arena alone (q7_exec_peak_bytes adds the conv workspace). */
+size_t q7_exec_arena_bytes(const struct q7_exec * e);
 size_t q7_exec_naive_bytes(const struct q7_exec * e);
 /* Seconds each node took in the last run (indexed by node id; 0 for skipped nodes). */
 const double * q7_exec_node_seconds(const struct q7_exec * e);

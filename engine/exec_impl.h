@@ -11,7 +11,12 @@ struct q7_exec {
     struct q7_plan plan;
     double * seconds;
     float ** qweights; /* per conv node: fake-quantized weights, or NULL */
-    float * in_scale;  /* per conv node: input fake-quant scale 127/amax, 0 = off */
+    /* Fake quantization (exec_quant.c), per node: */
+    uint8_t * in_on;   /* the node's input quantizer is active (conv, or pool with --qdq trt) */
+    float * in_scale;  /* its scale 127/amax; 0 with in_on: amax <= 2^-24, input is zeros */
+    uint8_t * in_ready; /* the input arrives quantized with in_scale: nothing to do */
+    float * out_scale; /* quantize the node's output where it is produced (conv epilogue, or
+                        * the input node), 0 = no; only used while no hook is set */
     float * qin;       /* scratch: a conv input after fake quantization */
     size_t qin_cap;
     uint8_t * arena;

@@ -93,6 +93,10 @@ enum q7_status q7_model_fuse(struct q7_model * m)
     int n = 0;
     enum q7_status st = q7_pass_fuse_model(m->graph, &n);
     if (!st)
+        st = q7_pass_fuse_act(m->graph, &n);
+    if (!st)
+        st = q7_graph_compact(m->graph);
+    if (!st)
         st = q7_graph_infer_shapes(m->graph, 1, m->graph->img_size, m->graph->img_size);
     return st;
 }

@@ -33,6 +33,9 @@ struct q7_model {
 enum q7_status q7_model_load(const char * path, const struct q7_model_params * p,
                              struct q7_model ** out);
 /* Applies yolov7's Model.fuse() to the graph (fold BN, fuse RepConv, fold implicit). */
+/* yolov7's Model.fuse() (q7_pass_fuse_model: BN folded, RepConv fused, implicit layers
+ * folded), then each activation that follows a conv moved into the conv's epilogue
+ * (q7_pass_fuse_act: the same values, one pass over memory less; layer outputs follow). */
 enum q7_status q7_model_fuse(struct q7_model * m);
 void q7_model_free(struct q7_model * m);
 

@@ -18,9 +18,13 @@ struct q7_view {
 };
 
 /* Options that modify a convolution: fake quantization of its input (per tensor) applied as
- * the input is read. in_scale = 127/amax, 0 = off. Weights are quantized beforehand. */
+ * the input is read, in_scale = 127/amax, 0 = off; and of its output after bias and
+ * activation, out_scale = 127/amax, 0 = off (the executor uses it to quantize a tensor once
+ * where it is produced when every conv that reads it quantizes with that scale). Weights are
+ * quantized beforehand. */
 struct q7_conv_extra {
     float in_scale;
+    float out_scale;
 };
 
 /* ---- reference kernels (kernels/ref): scalar, obvious, the specification ---- */
@@ -74,7 +78,8 @@ void q7_cpu_maxpool(const struct q7_view * x, const struct q7_pool_params * p,
                     const struct q7_view * y);
 void q7_cpu_upsample_nearest(const struct q7_view * x, int scale, const struct q7_view * y);
 void q7_cpu_add(const struct q7_view * const * xs, int n_inputs, const struct q7_view * y);
-/* y = fake_quant(x, scale) element-wise (kernels/ref/fake_quant.h, bit-exact); y may be x. */
+/* y = fake_quant(x, scale) element-wise (kernels/ref/fake_quant.h, bit-exact); y may be x.
+ * scale 0 gives zeros (the reference's rule for amax <= 2^-24). Runs on the thread pool. */
 void q7_cpu_fake_quant_copy(const struct q7_view * x, float scale, const struct q7_view * y);
 /* Copies x into y (same shape, different strides): concat inputs that could not be placed. */
 void q7_cpu_copy(const struct q7_view * x, const struct q7_view * y);

@@ -632,7 +632,7 @@ static void test_fake_quant(void)
     struct q7_conv_params p = {.in_ch = C, .out_ch = C, .kh = 1, .kw = 1, .stride_h = 1,
                                .stride_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1,
                                .act = {Q7_ACT_IDENTITY, 0.0f}};
-    struct q7_conv_extra extra = {scale};
+    struct q7_conv_extra extra = {.in_scale = scale};
     struct tview want = tview_make(2, C, H, W, 0, 0);
     q7_ref_conv2d(&x.v, eye, NULL, &p, &extra, &want.v);
     int direct_ok = 1;
@@ -909,8 +909,124 @@ static void test_fake_quant_copy(void)
             bad += memcmp(&want, &dst[b * c * hw + i], sizeof want) != 0;
         }
     CHECKF(bad == 0, "fake_quant_copy in place: %d values differ", bad);
+    /* scale 0 (amax <= 2^-24): zeros, as the reference */
+    q7_cpu_fake_quant_copy(&x, 0.0f, &y);
+    for (int64_t i = 0; i < n * c * hw; i++)
+        bad += dst[i] != 0.0f;
+    CHECKF(bad == 0, "fake_quant_copy with scale 0: %d values are not 0", bad);
     free(src);
     free(dst);
+
+    /* Every ISA's vector row kernel, on many tasks of the pool (1 and 3 threads), an odd
+     * length (vector tails), ties, clamps, signed zeros, infinities and NaN. */
+    const int64_t big = 3 * 16384 + 4099;
+    float * a = malloc((size_t)(2 * big) * sizeof(float));
+    float * b = malloc((size_t)(2 * big) * sizeof(float));
+    for (int64_t i = 0; i < 2 * big; i++) {
+        a[i] = q7t_rand_uniform(&seed, -4.0f, 4.0f);
+        if (i % 5 == 0)
+            a[i] = ((float)(i % 301) - 150.0f + 0.5f) / scale;
+    }
+    const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -1e-30f, 1e30f, -0.5f / scale};
+    for (size_t k = 0; k < sizeof special / sizeof special[0]; k++)
+        a[2 * big - 1 - (int64_t)k * 3] = special[k];
+    for (int isa = 0; isa < Q7_CPU_ISA_COUNT; isa++) {
+        if (!q7_cpu_isa_force((enum q7_cpu_isa)isa))
+            continue;
+        for (int t = 1; t <= 3; t += 2) {
+            q7_cpu_set_threads(t);
+            struct q7_view va = {a, 2, 1, 1, big, big}, vb = {b, 2, 1, 1, big, big};
+            q7_cpu_fake_quant_copy(&va, scale, &vb);
+            bad = 0;
+            for (int64_t i = 0; i < 2 * big; i++) {
+                float want = q7_fq_apply(a[i], scale);
+                bad += !(isnan(want) && isnan(b[i])) && memcmp(&want, &b[i], sizeof want) != 0;
+            }
+            CHECKF(bad == 0, "fake_quant_copy of %lld floats, %s, %d threads: %d differ",
+                   (long long)(2 * big), q7_cpu_ops_get()->name, t, bad);
+        }
+    }
+    q7_cpu_isa_force(Q7_CPU_ISA_COUNT);
+    q7_cpu_set_threads(0);
+    free(a);
+    free(b);
+}
+
+/* The output fake-quant of the conv epilogue (q7_conv_extra.out_scale): for every kernel
+ * configuration, bit for bit fq(the same conv without it), on channel-slice outputs; and the
+ * reference's the same way. */
+static void test_conv_out_quant(void)
+{
+    printf("conv output fake-quant (epilogue) = fq(conv output), bit for bit\n");
+    const struct conv_case cases[] = {
+        /* n cin cout h w  kh kw sh sw ph pw dh dw g  bias act                amax in out */
+        {1, 7, 13, 10, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, Q7_ACT_SILU, 0, 0, 5},
+        {3, 16, 24, 21, 37, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, Q7_ACT_IDENTITY, 1.3f, 0, 3},
+        {2, 9, 17, 15, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, Q7_ACT_LEAKY_RELU, 2.0f, 0, 0},
+        {1, 300, 20, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_RELU, 0, 0, 2},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const struct conv_case * cc = &cases[ci];
+        struct q7_conv_params p = {
+            .in_ch = cc->cin, .out_ch = cc->cout, .kh = cc->kh, .kw = cc->kw,
+            .stride_h = cc->sh, .stride_w = cc->sw, .pad_h = cc->ph, .pad_w = cc->pw,
+            .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->groups,
+            .act = {.kind = cc->act, .slope = 0.1f},
+        };
+        const int64_t oh = conv_out(cc->h, cc->kh, cc->sh, cc->ph, cc->dh);
+        const int64_t ow = conv_out(cc->w, cc->kw, cc->sw, cc->pw, cc->dw);
+        struct tview x = tview_make(cc->n, cc->cin, cc->h, cc->w, 0, 0);
+        tview_fill(&x, -2.0f, 2.0f);
+        const int64_t wn = (int64_t)cc->cout * (cc->cin / cc->groups) * cc->kh * cc->kw;
+        float * weight = malloc((size_t)wn * sizeof(float));
+        float * bias = malloc((size_t)cc->cout * sizeof(float));
+        for (int64_t i = 0; i < wn; i++)
+            weight[i] = q7t_rand_uniform(&g_rng, -0.5f, 0.5f);
+        for (int i = 0; i < cc->cout; i++)
+            bias[i] = q7t_rand_uniform(&g_rng, -1.0f, 1.0f);
+        const float * b = cc->bias ? bias : NULL;
+        const float out_scale = 127.0f / 1.7f;
+        struct q7_conv_extra plain = {.in_scale = q7_fq_scale(cc->amax)};
+        struct q7_conv_extra quant = {.in_scale = plain.in_scale, .out_scale = out_scale};
+        char what[160];
+        for (int i = -1; i < g_n_combos; i++) { /* -1: the reference */
+            if (i >= 0)
+                combo_apply(&g_combos[i]);
+            struct tview y0 = tview_make(cc->n, cc->cout, oh, ow, cc->out_extra / 2, cc->out_extra);
+            struct tview y1 = tview_make(cc->n, cc->cout, oh, ow, cc->out_extra / 2, cc->out_extra);
+            tview_fill_value(&y0, SENTINEL);
+            tview_fill_value(&y1, SENTINEL);
+            void * ws = NULL;
+            if (i < 0) {
+                q7_ref_conv2d(&x.v, weight, b, &p, &plain, &y0.v);
+                q7_ref_conv2d(&x.v, weight, b, &p, &quant, &y1.v);
+                snprintf(what, sizeof what, "conv out fq case %zu [reference]", ci);
+            } else {
+                ws = malloc(q7_cpu_conv2d_workspace(&x.v, &p, &y0.v) + 1);
+                q7_cpu_conv2d(&x.v, weight, b, &p, &plain, &y0.v, ws);
+                q7_cpu_conv2d(&x.v, weight, b, &p, &quant, &y1.v, ws);
+                snprintf(what, sizeof what, "conv out fq case %zu [%s %s t%d]", ci,
+                         g_combos[i].path == Q7_CPU_CONV_BLAS ? "blas" : "packed",
+                         isa_name(g_combos[i].isa), g_combos[i].threads);
+            }
+            size_t bad = 0, changed = 0;
+            for (size_t j = 0; j < y0.buf_len; j++) {
+                const float want = in_view(&y0, j) ? q7_fq_apply(y0.buf[j], out_scale) : SENTINEL;
+                bad += memcmp(&want, &y1.buf[j], sizeof want) != 0;
+                changed += in_view(&y0, j) && y0.buf[j] != y1.buf[j];
+            }
+            CHECKF(bad == 0, "%s: %zu values differ from fq(conv)", what, bad);
+            CHECKF(changed > 0, "%s: the output fake-quant changed nothing", what);
+            check_outside(what, &y1);
+            free(ws);
+            free(y0.buf);
+            free(y1.buf);
+        }
+        combo_reset();
+        free(weight);
+        free(bias);
+        free(x.buf);
+    }
 }
 
 int main(void)
@@ -930,6 +1046,7 @@ int main(void)
     test_ref_detect_hand();
     test_fake_quant();
     test_conv_vs_ref();
+    test_conv_out_quant();
     test_act();
     test_add_copy();
     test_batchnorm();

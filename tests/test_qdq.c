@@ -289,11 +289,165 @@ static void test_trt_placement(void)
     q7_model_free(m);
 }
 
+/* A hook that does nothing: with one set, the executor quantizes every input into a copy
+ * (nothing at its source), the plain path to compare the other with. */
+static void noop_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
+{
+    (void)user;
+    (void)nd;
+    (void)v;
+}
+
+/* Captures one node's output during a run (node id in `id`). */
+struct capture {
+    int id;
+    float * data;
+    int64_t n;
+};
+
+static void capture_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
+{
+    struct capture * c = user;
+    if (nd->id != c->id)
+        return;
+    c->n = v->c * v->h * v->w; /* image 0 */
+    c->data = malloc((size_t)c->n * sizeof(float));
+    if (c->data)
+        memcpy(c->data, v->data, (size_t)c->n * sizeof(float));
+}
+
+static float act_of(float x, struct q7_act_params a)
+{
+    switch (a.kind) {
+    case Q7_ACT_SILU:
+        return x / (1.0f + expf(-x));
+    case Q7_ACT_LEAKY_RELU:
+        return x > 0.0f ? x : x * a.slope;
+    case Q7_ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case Q7_ACT_SIGMOID:
+        return 1.0f / (1.0f + expf(-x));
+    default:
+        return x;
+    }
+}
+
+/* Feeds every node's output to the quantizers that read it (calibration). */
+static void collect_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
+{
+    float * scratch = malloc((size_t)(v->n * v->c * v->h * v->w) * sizeof(float));
+    CHECK_OK(q7_qdq_collect_node(user, nd->id, v->data, v->n, v->c, v->h * v->w,
+                                 v->batch_stride, scratch));
+    free(scratch);
+}
+
+/* Runs image `x` (3 x h x w uint8) and returns the raw output (malloc'd). */
+static float * run_raw(struct q7_exec * e, const struct q7_npy * x, int64_t * len)
+{
+    int64_t rows, no, h = x->shape[1], w = x->shape[2];
+    CHECK_OK(q7_exec_output_rows(e, 1, h, w, &rows, &no));
+    float * out = malloc((size_t)(rows * no) * sizeof(float));
+    CHECK_OK(q7_exec_run_u8(e, x->data, 1, h, w, out));
+    *len = rows * no;
+    return out;
+}
+
+/* Quantizing a tensor where it is produced (engine/exec_quant.c) gives bit for bit the
+ * output of quantizing a copy in each reader, for both placements; an input quantizer with
+ * amax 0 makes its conv see zeros (the reference's rule), whichever path. */
+static void test_quant_at_source(const char * model, enum q7_qdq_mode mode)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.pt", q7t_fixture(model));
+    struct q7_model * m = NULL;
+    struct q7_qdq * qdq = NULL;
+    struct q7_exec * e = NULL;
+    struct q7_npy x = {0};
+    CHECK_OK(q7_model_load(path, NULL, &m));
+    if (!m)
+        return;
+    CHECK_OK(q7_model_fuse(m));
+    CHECK_OK(q7_qdq_insert(m->graph, mode, &qdq));
+    snprintf(path, sizeof path, "%s/ref/input_horses.npy", q7t_fixture(model));
+    CHECK_OK(q7_npy_load(path, &x));
+    if (!qdq || !x.data)
+        goto done;
+    /* amax: the max of each quantizer's input on this image (trt: leaders shared) */
+    CHECK_OK(q7_exec_create(m->graph, NULL, &e));
+    if (!e)
+        goto done;
+    int64_t len = 0;
+    CHECK_OK(q7_qdq_calib_weights(qdq));
+    q7_qdq_set_calibrating(qdq, 1);
+    CHECK_OK(q7_exec_refresh_weights(e));
+    q7_exec_set_hook(e, collect_hook, qdq);
+    free(run_raw(e, &x, &len));
+    q7_exec_set_hook(e, NULL, NULL);
+    q7_qdq_set_calibrating(qdq, 0);
+    CHECK_OK(q7_qdq_compute_amax(qdq, Q7_CALIB_MAX, NULL));
+    CHECK_OK(q7_exec_refresh_weights(e));
+    int at_source = 0, copied = 0;
+    q7_exec_quant_sources(e, &at_source, &copied);
+    CHECKF(at_source > 0, "%s: %d inputs quantized at source, %d into copies",
+           model, at_source, copied);
+    int64_t n1 = 0, n2 = 0;
+    float * fast = run_raw(e, &x, &n1);
+    q7_exec_set_hook(e, noop_hook, NULL);
+    float * plain = run_raw(e, &x, &n2);
+    q7_exec_set_hook(e, NULL, NULL);
+    CHECKF(n1 == n2 && memcmp(fast, plain, (size_t)n1 * sizeof(float)) == 0,
+           "%s (%s): quantized at source differs from quantized copies", model,
+           mode == Q7_QDQ_TRT ? "trt" : "seed");
+    printf("  %s (%s): %d inputs quantized where produced, %d into copies: same output bit for "
+           "bit\n", model, mode == Q7_QDQ_TRT ? "trt" : "seed", at_source, copied);
+    free(fast);
+    free(plain);
+
+    /* amax 0 on the input quantizer of the second conv: it sees zeros, so its output is
+     * act(bias) in every pixel */
+    int second = -1, convs = 0;
+    for (int i = 0; i < m->graph->n_nodes && second < 0; i++)
+        if (m->graph->nodes[i]->op == Q7_OP_CONV2D && m->graph->nodes[i]->in_quant &&
+            ++convs == 2)
+            second = i;
+    if (second >= 0) {
+        const struct q7_node * nd = m->graph->nodes[second];
+        float zero = 0.0f;
+        CHECK_OK(q7_quant_set_amax(nd->in_quant, &zero, 1));
+        CHECK_OK(q7_exec_refresh_weights(e));
+        fast = run_raw(e, &x, &n1);
+        struct capture cap = {second, NULL, 0};
+        q7_exec_set_hook(e, capture_hook, &cap);
+        plain = run_raw(e, &x, &n2);
+        q7_exec_set_hook(e, NULL, NULL);
+        CHECK(n1 == n2 && memcmp(fast, plain, (size_t)n1 * sizeof(float)) == 0);
+        int64_t hw = nd->out.shape[2] * nd->out.shape[3], bad = 0;
+        const float * bias = nd->w[Q7_W_BIAS] ? nd->w[Q7_W_BIAS]->data : NULL;
+        for (int64_t i = 0; cap.data && i < cap.n; i++) {
+            float want = act_of(bias ? bias[i / hw] : 0.0f, nd->p.conv.act);
+            bad += fabsf(cap.data[i] - want) > 1e-6f * (1.0f + fabsf(want));
+        }
+        CHECKF(cap.data && bad == 0, "%s: amax 0 on %s: %lld outputs are not act(bias)", model,
+               nd->in_quant->name, (long long)bad);
+        free(cap.data);
+        free(fast);
+        free(plain);
+    }
+done:
+    q7_exec_free(e);
+    q7_npy_free(&x);
+    q7_qdq_free(qdq);
+    q7_model_free(m);
+}
+
 int main(void)
 {
     q7t_require(q7t_fixture("yolov7-tiny/ref/amax.json"));
     q7_log_set_level(Q7_LOG_WARN);
     test_trt_placement();
+    test_quant_at_source("yolov7-tiny", Q7_QDQ_SEED);
+    test_quant_at_source("yolov7-tiny", Q7_QDQ_TRT);
+    test_quant_at_source("yolov7", Q7_QDQ_SEED);
     const char * models[] = {"yolov7-tiny", "yolov7"};
     for (int k = 0; k < 2; k++) {
         char path[256];

@@ -1,4 +1,6 @@
-/* q7 bench: per-layer time, GFLOP/s and share, whole-network images/s and peak memory. */
+/* q7 bench: per-layer time, GFLOP/s and share, whole-network images/s and peak memory; with
+ * --amax the fake-INT8 network, and with --compare its time over FP32's measured in
+ * alternating runs. */
 #include "tools/cli.h"
 
 #include <math.h>
@@ -17,6 +19,29 @@ static int by_time_desc(const void * a, const void * b)
     return (x < y) - (x > y);
 }
 
+/* Runs one batch on whichever executor is given and stores its wall time. */
+static enum q7_status time_run(struct q7_exec * e, struct q7_cuda_exec * ce, const float * x,
+                               int batch, int size, float * out, double * seconds)
+{
+    double t0 = q7_time_now();
+    enum q7_status st = ce ? q7_cuda_exec_run(ce, x, batch, size, size, out)
+                           : q7_exec_run(e, x, batch, size, size, out);
+    *seconds = q7_time_now() - t0;
+    return st;
+}
+
+/* Sorts v (small n) and returns its median. */
+static double median(double * v, int n)
+{
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && v[b - 1] > v[b]; b--) {
+            double t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+        }
+    return v[n / 2];
+}
+
 static double conv_flops(const struct q7_node * nd)
 {
     const struct q7_conv_params * p = &nd->p.conv;
@@ -28,8 +53,8 @@ int cmd_bench(int argc, char ** argv)
 {
     const char * weights = NULL, * cfg = NULL, * json = NULL;
     int batch = 1, threads = 0, img = 0, iters = 5, warmup = 1, unfused = 0, top = 15, help = 0;
-    int ref = 0, fp16 = 0;
-    const char * device = NULL;
+    int ref = 0, fp16 = 0, compare = 0;
+    const char * device = NULL, * amax = NULL, * method = NULL, * qdq_mode = NULL;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt)"},
         {"--cfg", CLI_STR, &cfg, "or a yaml config (seeded random weights)"},
@@ -43,6 +68,11 @@ int cmd_bench(int argc, char ** argv)
         {"--ref", CLI_FLAG, &ref, "time the scalar reference kernels"},
         {"--device", CLI_STR, &device, "cpu (default) or cuda"},
         {"--fp16", CLI_FLAG, &fp16, "FP16 activations and tensor-core GEMMs (cuda)"},
+        {"--amax", CLI_STR, &amax, "fake INT8: QDQ on the fused model with this amax table"},
+        {"--method", CLI_STR, &method, "the method to take from a per-method --amax file"},
+        {"--qdq", CLI_STR, &qdq_mode, "QDQ placement with --amax: seed (default) or trt"},
+        {"--compare", CLI_FLAG, &compare, "with --amax: also time FP32, runs alternating, and "
+                                          "print the ratio"},
         {"--json", CLI_STR, &json, "write the results as JSON"},
         {"--help", CLI_FLAG, &help, "this text"},
     };
@@ -51,7 +81,8 @@ int cmd_bench(int argc, char ** argv)
     int n_pos;
     if (cli_parse("bench", argc, argv, 2, opts, n_opts, &pos, &n_pos))
         return 2;
-    if (help || (!weights == !cfg) || n_pos || batch < 1 || iters < 1 || warmup < 0) {
+    if (help || (!weights == !cfg) || n_pos || batch < 1 || iters < 1 || warmup < 0 ||
+        ((compare || method || qdq_mode) && !amax) || (amax && unfused)) {
         cli_usage(help ? stdout : stderr, "bench", "--weights W | --cfg Y [options]", opts,
                   n_opts);
         return help ? 0 : 2;
@@ -59,15 +90,26 @@ int cmd_bench(int argc, char ** argv)
     struct q7_model * m = NULL;
     struct q7_exec * e = NULL;
     struct q7_cuda_exec * ce = NULL;
-    float * x = NULL, * out = NULL, * per_run = NULL;
+    struct q7_exec * e32 = NULL; /* --compare: the same graph with every quantizer off */
+    struct q7_cuda_exec * ce32 = NULL;
+    struct q7_qdq * qdq = NULL;
+    struct q7_amax_table * table = NULL;
+    float * x = NULL, * out = NULL;
+    double * per_run = NULL, * per_run32 = NULL;
     double * acc = NULL;
     struct layer_time * lt = NULL;
     int rc = 1;
     enum q7_status st = q7_model_load(weights ? weights : cfg, NULL, &m);
-    if (st || (!unfused && (st = q7_model_fuse(m))) || (st = q7_pass_fuse_act(m->graph, NULL)) ||
+    if (st || (!unfused && (st = q7_model_fuse(m))) ||
         (st = q7_graph_compact(m->graph)))
         goto done;
     struct q7_graph * g = m->graph;
+    enum q7_qdq_mode mode = Q7_QDQ_SEED;
+    if (amax && ((qdq_mode && (st = q7_qdq_mode_parse(qdq_mode, &mode))) ||
+                 (st = q7_amax_table_load(amax, method, &table)) ||
+                 (st = q7_qdq_insert(g, mode, &qdq)) ||
+                 (st = q7_amax_table_apply(table, qdq->q, qdq->n, NULL))))
+        goto done;
     int size = img > 0 ? img : g->img_size;
     int cuda = device && strcmp(device, "cpu") != 0;
     if (cuda) {
@@ -78,7 +120,7 @@ int cmd_bench(int argc, char ** argv)
         struct q7_cuda_params cp = q7_cuda_params_default();
         cp.fp16 = fp16;
         cp.profile = 1;
-        if ((st = q7_cuda_exec_create(g, &cp, &ce)))
+        if ((st = q7_cuda_exec_create(g, &cp, &ce)) || (amax && (st = q7_cuda_exec_refresh_quant(ce))))
             goto done;
     } else {
         struct q7_exec_params ep = q7_exec_params_default();
@@ -91,6 +133,25 @@ int cmd_bench(int argc, char ** argv)
         if ((st = q7_exec_create(g, &ep, &e)))
             goto done;
     }
+    if (compare) { /* executors keep the quantizer state they were created or refreshed with */
+        if ((st = q7_qdq_set_enabled(qdq, ".*", 0, NULL)))
+            goto done;
+        if (cuda) {
+            struct q7_cuda_params cp = q7_cuda_params_default();
+            cp.fp16 = fp16;
+            cp.profile = 1;
+            st = q7_cuda_exec_create(g, &cp, &ce32);
+            if (!st)
+                st = q7_cuda_exec_refresh_quant(ce32);
+        } else {
+            struct q7_exec_params ep = q7_exec_params_default();
+            ep.threads = threads;
+            ep.use_ref = ref;
+            st = q7_exec_create(g, &ep, &e32);
+        }
+        if (st || (st = q7_qdq_set_enabled(qdq, ".*", 1, NULL)))
+            goto done;
+    }
     int64_t rows, no, n_in = (int64_t)batch * 3 * size * size;
     if ((st = cuda ? q7_cuda_exec_output_rows(ce, batch, size, size, &rows, &no)
                    : q7_exec_output_rows(e, batch, size, size, &rows, &no)))
@@ -98,9 +159,10 @@ int cmd_bench(int argc, char ** argv)
     x = malloc((size_t)n_in * sizeof(float));
     out = malloc((size_t)(batch * rows * no) * sizeof(float));
     per_run = malloc((size_t)iters * sizeof(double));
+    per_run32 = malloc((size_t)iters * sizeof(double));
     acc = calloc((size_t)g->n_nodes, sizeof(double));
     lt = calloc((size_t)g->n_layers, sizeof *lt);
-    if (!x || !out || !per_run || !acc || !lt) {
+    if (!x || !out || !per_run || !per_run32 || !acc || !lt) {
         st = q7_error_set(Q7_ERR_OOM, "out of memory");
         goto done;
     }
@@ -111,26 +173,26 @@ int cmd_bench(int argc, char ** argv)
     }
     for (int r = 0; r < warmup; r++)
         if ((st = cuda ? q7_cuda_exec_run(ce, x, batch, size, size, out)
-                       : q7_exec_run(e, x, batch, size, size, out)))
+                       : q7_exec_run(e, x, batch, size, size, out)) ||
+            (compare && (st = cuda ? q7_cuda_exec_run(ce32, x, batch, size, size, out)
+                                   : q7_exec_run(e32, x, batch, size, size, out))))
             goto done;
     for (int r = 0; r < iters; r++) {
-        double t0 = q7_time_now();
-        if ((st = cuda ? q7_cuda_exec_run(ce, x, batch, size, size, out)
-                       : q7_exec_run(e, x, batch, size, size, out)))
+        /* --compare: FP32 before the measured network in even runs, after it in odd ones */
+        if (compare && r % 2 == 0 && (st = time_run(e32, ce32, x, batch, size, out, &per_run32[r])))
             goto done;
-        per_run[r] = q7_time_now() - t0;
-        const double * s = cuda ? q7_cuda_exec_node_seconds(ce) : q7_exec_node_seconds(e);
+        if ((st = time_run(e, ce, x, batch, size, out, &per_run[r])))
+            goto done;
+        if (compare && r % 2 == 1 && (st = time_run(e32, ce32, x, batch, size, out, &per_run32[r])))
+            goto done;
+        const double * s = ce ? q7_cuda_exec_node_seconds(ce) : q7_exec_node_seconds(e);
         for (int i = 0; i < g->n_nodes; i++)
             acc[i] += s[i];
     }
-    /* median run */
-    for (int a = 1; a < iters; a++)
-        for (int b = a; b > 0 && per_run[b - 1] > per_run[b]; b--) {
-            double t = per_run[b];
-            per_run[b] = per_run[b - 1];
-            per_run[b - 1] = t;
-        }
-    double med = per_run[iters / 2];
+    double med = median(per_run, iters), med32 = compare ? median(per_run32, iters) : 0.0;
+    char what[64];
+    snprintf(what, sizeof what, "%s%s", unfused ? "unfused" : "fused",
+             amax ? (mode == Q7_QDQ_TRT ? ", fake INT8 (qdq trt)" : ", fake INT8") : "");
     double total_flops = 0.0, sum_nodes = 0.0;
     for (int l = 0; l < g->n_layers; l++)
         lt[l].layer = l;
@@ -147,12 +209,10 @@ int cmd_bench(int argc, char ** argv)
     }
     if (cuda)
         printf("q7 bench: %s, %s, batch %d, %dx%d, cuda %s, %d runs (per-layer times with "
-               "CUDA events)\n", weights ? weights : cfg, unfused ? "unfused" : "fused", batch,
-               size, size, fp16 ? "fp16" : "fp32", iters);
+               "CUDA events)\n", weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
     else
         printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
-               weights ? weights : cfg, unfused ? "unfused" : "fused", batch, size, size,
-               q7_cpu_threads(), ref ? "reference" : "optimized", iters);
+               weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(), ref ? "reference" : "optimized", iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
     printf("%5s %-10s %10s %9s %7s\n", "layer", "type", "ms", "GFLOP/s", "share");
@@ -168,6 +228,15 @@ int cmd_bench(int argc, char ** argv)
            med * 1e3, iters, ips, total_flops / med / 1e9, total_flops / batch / 1e9,
            (cuda ? q7_cuda_exec_arena_bytes(ce) : q7_exec_peak_bytes(e)) / 1048576.0,
            cuda ? 0.0 : q7_exec_naive_bytes(e) / 1048576.0);
+    if (amax && !cuda) {
+        int at_source, copied;
+        q7_exec_quant_sources(e, &at_source, &copied);
+        printf("fake INT8: %d quantized inputs, %d quantized where produced, %d into a copy\n",
+               at_source + copied, at_source, copied);
+    }
+    if (compare)
+        printf("fake INT8 / FP32: %.3fx (%.2f vs %.2f ms per batch, medians of %d alternating "
+               "runs)\n", med / med32, med * 1e3, med32 * 1e3, iters);
     if (json) {
         cJSON * root = cJSON_CreateObject();
         cJSON_AddStringToObject(root, "model", weights ? weights : cfg);
@@ -177,6 +246,11 @@ int cmd_bench(int argc, char ** argv)
         cJSON_AddNumberToObject(root, "threads", q7_cpu_threads());
         cJSON_AddNumberToObject(root, "ms_per_batch", med * 1e3);
         cJSON_AddNumberToObject(root, "images_per_s", ips);
+        cJSON_AddBoolToObject(root, "fake_int8", amax != NULL);
+        if (compare) {
+            cJSON_AddNumberToObject(root, "fp32_ms_per_batch", med32 * 1e3);
+            cJSON_AddNumberToObject(root, "int8_over_fp32", med / med32);
+        }
         cJSON_AddNumberToObject(root, "gflops_per_image", total_flops / batch / 1e9);
         cJSON_AddNumberToObject(root, "peak_bytes",
                                 (double)(cuda ? q7_cuda_exec_arena_bytes(ce)
@@ -202,10 +276,15 @@ done:
     free(x);
     free(out);
     free(per_run);
+    free(per_run32);
     free(acc);
     free(lt);
     q7_exec_free(e);
     q7_cuda_exec_free(ce);
+    q7_exec_free(e32);
+    q7_cuda_exec_free(ce32);
+    q7_qdq_free(qdq);
+    q7_amax_table_free(table);
     q7_model_free(m);
     return rc;
 }

@@ -14,6 +14,8 @@
 #                                  the seeds in tests/fuzz/corpus/<harness>/ are read-only)
 #   fuzz-out/<harness>/crash-*, leak-*, timeout-*, oom-*   reproducers
 #   fuzz-out/<harness>.log         the fuzzer's log; the summary below reads its final stats
+#   fuzz-out/runs.tsv              one line per harness run: date, harness, seconds,
+#                                  executions, total executions of that harness so far
 # A reproducer, once the bug is fixed, goes (small) into tests/fuzz/regress/<harness>/.
 # Reproduce one: build-fuzz/fuzz/fuzz_<harness> fuzz-out/<harness>/crash-...
 set -euo pipefail
@@ -73,10 +75,12 @@ run_one() {
     # reproducer; FUZZ_FORK=0 stops at the first one.
     local fork=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
     [ "${FUZZ_FORK:-1}" = 0 ] && fork=()
-    # the pickle harness explores opcodes: short inputs run 100x faster than the 90 KB seeds
-    # (fuzz_ckpt_graph keeps whole model pickles)
+    # Text and container readers: bugs live in the structure, which a few KB exercise (whole
+    # model pickles are fuzzed by ckpt_graph); longer seeds are cut to max_len on load.
     local extra=()
-    [ "$h" = pickle ] && extra=(-max_len=16384)
+    case $h in
+    pickle | zip | yaml | amax_json | coco_json | list | labels) extra=(-max_len=4096) ;;
+    esac
     # shellcheck disable=SC2206
     extra+=(${FUZZ_ARGS:-})
     # -timeout: one input over 10 s is a hang; -rss_limit_mb / -malloc_limit_mb: an input
@@ -117,4 +121,9 @@ for h in "${harnesses[@]}"; do
         -o -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | wc -l)
     printf '%-12s %12s %8s %8s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "${cov:-?}" \
         "${ft:-?}" "$found"
+    # every run adds a line to fuzz-out/runs.tsv; the total column sums a harness's runs
+    prev=$(awk -F'\t' -v h="$h" '$2 == h { t += $4 } END { print t + 0 }' fuzz-out/runs.tsv \
+        2>/dev/null || echo 0)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$h" "$secs" "${execs:-0}" \
+        "$((prev + ${execs:-0}))" >>fuzz-out/runs.tsv
 done

@@ -11,8 +11,8 @@
  *     so a channel slice of a bigger tensor works as is);
  *   - W is read in place: the micro-kernel broadcasts from MR weight rows (row stride K),
  *     so nothing is repacked per call;
- *   - after the last KC block the epilogue (bias + activation) runs over each MR x NC strip
- *     while it is still in L1.
+ *   - after the last KC block the epilogue (bias + activation, then the output's fake-quant
+ *     when out_scale != 0) runs over each MR x NC strip while it is still in L1.
  * Sizes: MR rows x KC of W (8 KiB) stay in L1, the KC x NC block of B (~256 KiB) in L2.
  * The workspace is one B block per thread slot (Q7_CPU_MAX_THREADS slots at most, never
  * more than there are tasks), so its size does not depend on the thread count; slots of
@@ -122,33 +122,42 @@ enum q7_cpu_conv_path q7_cpu_conv_path_get(void)
 
 /* ---- im2col, shared with the BLAS strategy ---- */
 
-/* Fake-quantizes in place, bit-exact with q7_fq_apply for in_scale != 0: clamping before
- * rounding gives the same result (the bounds are integers), and for |v| <= 127 adding and
- * subtracting 1.5 * 2^23 rounds half to even like nearbyintf; copysignf keeps nearbyintf's
- * sign of zero. Written so that the compiler vectorizes it. */
-static void fake_quant_run(float * d, int64_t n, float scale)
+void q7_cpu_fake_quant_row(float * d, int64_t n, float scale)
 {
-    const float magic = 12582912.0f; /* 1.5 * 2^23 */
-    for (int64_t i = 0; i < n; i++) {
-        float v = d[i] * scale;
-        v = v > 127.0f ? 127.0f : v;
-        v = v < -127.0f ? -127.0f : v;
-        float q = (v + magic) - magic;
-        q = copysignf(q, v);
-        d[i] = q / scale;
-    }
+    if (scale == 0.0f)
+        memset(d, 0, (size_t)n * sizeof(float));
+    else
+        q7_cpu_ops_get()->fq_row(d, n, scale);
+}
+
+#define FQ_CHUNK 16384 /* floats per task of the copy (64 KiB: stays in L2 between the two) */
+
+struct fq_copy_job {
+    const struct q7_view * x, * y;
+    float scale;
+    int64_t chw, chunks;
+};
+
+static void fq_copy_task(void * ctx, int64_t t, int thread)
+{
+    const struct fq_copy_job * job = ctx;
+    const int64_t b = t / job->chunks, i0 = t % job->chunks * FQ_CHUNK;
+    const int64_t len = min64(FQ_CHUNK, job->chw - i0);
+    const float * src = job->x->data + b * job->x->batch_stride + i0;
+    float * dst = job->y->data + b * job->y->batch_stride + i0;
+    if (dst != src)
+        memcpy(dst, src, (size_t)len * sizeof(float));
+    q7_cpu_fake_quant_row(dst, len, job->scale);
+    (void)thread;
 }
 
 void q7_cpu_fake_quant_copy(const struct q7_view * x, float scale, const struct q7_view * y)
 {
-    int64_t chw = x->c * x->h * x->w;
-    for (int64_t b = 0; b < x->n; b++) {
-        const float * src = x->data + b * x->batch_stride;
-        float * dst = y->data + b * y->batch_stride;
-        if (dst != src)
-            memcpy(dst, src, (size_t)chw * sizeof(float));
-        fake_quant_run(dst, chw, scale);
-    }
+    struct fq_copy_job job = {.x = x, .y = y, .scale = scale, .chw = x->c * x->h * x->w};
+    if (x->n <= 0 || job.chw <= 0)
+        return;
+    job.chunks = ceil_div(job.chw, FQ_CHUNK);
+    q7_cpu_parallel(x->n * job.chunks, fq_copy_task, &job);
 }
 
 /* Number of t >= 0 with v + t*s < 0, i.e. ceil(-v / s) for v < 0 (s > 0), without a
@@ -214,7 +223,7 @@ static void im2col_span(const float * plane, const struct q7_conv_params * p, in
             }
             memset(d + t_hi, 0, (size_t)(run - t_hi) * sizeof(float));
             if (in_scale != 0.0f)
-                fake_quant_run(d + t_lo, t_hi - t_lo, in_scale);
+                q7_cpu_ops_get()->fq_row(d + t_lo, t_hi - t_lo, in_scale);
         }
         d += run;
         len -= run;
@@ -244,7 +253,7 @@ struct packed_job {
     const struct q7_conv_params * p;
     const float * weight;
     const float * bias;
-    float in_scale;
+    float in_scale, out_scale;
     int need_epilogue;
     int direct_b; /* 1x1, stride 1, no padding, no fake-quant: B is the input itself */
     const struct q7_cpu_ops * ops;
@@ -363,16 +372,19 @@ static void packed_task(void * ctx, int64_t t, int thread)
             }
             if (last && job->need_epilogue) {
                 const int64_t co = grp * g->cout_g + mb * g->mr;
-                for (int i = 0; i < mr; i++)
+                for (int i = 0; i < mr; i++) {
                     job->ops->act_row(c + i * P, c + i * P, pn,
                                       job->bias ? job->bias + co + i : NULL, job->p->act);
+                    if (job->out_scale != 0.0f)
+                        job->ops->fq_row(c + i * P, pn, job->out_scale);
+                }
             }
         }
     }
 }
 
 static void conv2d_packed(const struct q7_view * x, const float * weight, const float * bias,
-                          const struct q7_conv_params * p, float in_scale,
+                          const struct q7_conv_params * p, float in_scale, float out_scale,
                           const struct q7_view * y, void * workspace)
 {
     struct packed_job job = {
@@ -382,7 +394,8 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
         .weight = weight,
         .bias = bias,
         .in_scale = in_scale,
-        .need_epilogue = bias != NULL || p->act.kind != Q7_ACT_IDENTITY,
+        .out_scale = out_scale,
+        .need_epilogue = bias != NULL || p->act.kind != Q7_ACT_IDENTITY || out_scale != 0.0f,
         .direct_b = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                     p->pad_h == 0 && p->pad_w == 0 && in_scale == 0.0f,
         .ops = q7_cpu_ops_get(),
@@ -448,11 +461,12 @@ void q7_cpu_conv2d(const struct q7_view * x, const float * weight, const float *
     if (y->n <= 0 || y->c <= 0 || y->h <= 0 || y->w <= 0 || !conv_params_ok(x, p, y))
         return;
     const float in_scale = extra ? extra->in_scale : 0.0f;
+    const float out_scale = extra ? extra->out_scale : 0.0f;
 #ifdef Q7_HAVE_OPENBLAS
     if (q7_cpu_conv_path_get() == Q7_CPU_CONV_BLAS) {
         q7_cpu_conv2d_blas(x, weight, bias, p, extra, y, workspace);
         return;
     }
 #endif
-    conv2d_packed(x, weight, bias, p, in_scale, y, workspace);
+    conv2d_packed(x, weight, bias, p, in_scale, out_scale, y, workspace);
 }

@@ -76,7 +76,7 @@ struct blas_job {
     const struct q7_conv_params * p;
     const float * weight;
     const float * bias;
-    float in_scale;
+    float in_scale, out_scale;
     int direct; /* B is the input itself */
     const struct q7_cpu_ops * ops;
     struct blas_geom g;
@@ -143,11 +143,13 @@ static void gemm_task(void * ctx, int64_t t, int thread)
                 un.p0 + c0;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(m1 - m0), (int)(c1 - c0),
                 (int)g->K, 1.0f, a, (int)g->K, b + c0, (int)ldb, 0.0f, c, (int)g->P);
-    if (job->bias || job->p->act.kind != Q7_ACT_IDENTITY) {
+    if (job->bias || job->p->act.kind != Q7_ACT_IDENTITY || job->out_scale != 0.0f) {
         for (int64_t m = m0; m < m1; m++) {
             float * row = c + (m - m0) * g->P;
             const float * bias = job->bias ? job->bias + un.grp * g->cout_g + m : NULL;
             job->ops->act_row(row, row, c1 - c0, bias, job->p->act);
+            if (job->out_scale != 0.0f)
+                q7_cpu_fake_quant_row(row, c1 - c0, job->out_scale);
         }
     }
     (void)thread;
@@ -164,6 +166,7 @@ void q7_cpu_conv2d_blas(const struct q7_view * x, const float * weight, const fl
         .weight = weight,
         .bias = bias,
         .in_scale = extra ? extra->in_scale : 0.0f,
+        .out_scale = extra ? extra->out_scale : 0.0f,
         .ops = q7_cpu_ops_get(),
         .cols = q7_cpu_align_ptr(workspace),
     };

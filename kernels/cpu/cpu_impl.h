@@ -64,12 +64,18 @@ typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, int64_t lda, const f
 typedef void (*q7_cpu_act_row_fn)(float * dst, const float * src, int64_t n, const float * bias,
                                   struct q7_act_params act);
 
+/* d[i] = fq(d[i], scale) for i < n, bit-exact with q7_fq_apply (kernels/ref/fake_quant.h)
+ * for scale != 0: clamp(round_half_even(d * scale), -127, 127) / scale, NaN kept, sign of
+ * zero kept. */
+typedef void (*q7_cpu_fq_row_fn)(float * d, int64_t n, float scale);
+
 struct q7_cpu_ops {
     enum q7_cpu_isa isa;
     const char * name;
     int mr, nr; /* micro-kernel tile */
     q7_cpu_gemm_fn gemm;
     q7_cpu_act_row_fn act_row;
+    q7_cpu_fq_row_fn fq_row;
 };
 
 /* Kernel table of one ISA; NULL when this build or this machine lacks it. */
@@ -111,6 +117,9 @@ void q7_cpu_conv2d_blas(const struct q7_view * x, const float * weight, const fl
 void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p,
                        int64_t out_w, float in_scale, int64_t n, int64_t g, int64_t k,
                        int64_t p_begin, int64_t p_end, float * dst);
+
+/* Fake-quantizes n floats in place, bit-exact with q7_fq_apply (scale 0: zeros). */
+void q7_cpu_fake_quant_row(float * d, int64_t n, float scale);
 
 /* Rounds a workspace pointer up to Q7_CPU_ALIGN. */
 static inline float * q7_cpu_align_ptr(void * p)

@@ -126,6 +126,29 @@ Q7_TARGET_AVX2 static void act_row_avx2(float * dst, const float * src, int64_t 
     }
 }
 
+/* As fq_row_avx512 (cpu_kernel_avx512.c). */
+Q7_TARGET_AVX2 static __m256 fq256(__m256 x, __m256 s)
+{
+    __m256 v = _mm256_mul_ps(x, s);
+    v = _mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), v));
+    v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_div_ps(v, s);
+}
+
+Q7_TARGET_AVX2 static void fq_row_avx2(float * d, int64_t n, float scale)
+{
+    const __m256 s = _mm256_set1_ps(scale);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, fq256(_mm256_loadu_ps(d + i), s));
+    if (i < n) {
+        float tmp[8] = {0};
+        memcpy(tmp, d + i, (size_t)(n - i) * sizeof(float));
+        _mm256_storeu_ps(tmp, fq256(_mm256_loadu_ps(tmp), s));
+        memcpy(d + i, tmp, (size_t)(n - i) * sizeof(float));
+    }
+}
+
 static const struct q7_cpu_ops g_ops_avx2 = {
     .isa = Q7_CPU_ISA_AVX2,
     .name = "avx2",
@@ -133,6 +156,7 @@ static const struct q7_cpu_ops g_ops_avx2 = {
     .nr = AVX2_NR,
     .gemm = gemm_avx2,
     .act_row = act_row_avx2,
+    .fq_row = fq_row_avx2,
 };
 
 const struct q7_cpu_ops * q7_cpu_ops_avx2(void)

@@ -125,6 +125,29 @@ Q7_TARGET_AVX512 static void act_row_avx512(float * dst, const float * src, int6
     }
 }
 
+/* Clamping before rounding gives the same as after (the bounds are integers); max/min take
+ * the bound as first operand so that a NaN passes through as in the reference. roundscale
+ * rounds half to even and keeps the sign of zero, like nearbyintf. */
+Q7_TARGET_AVX512 static void fq_row_avx512(float * d, int64_t n, float scale)
+{
+    const __m512 s = _mm512_set1_ps(scale), hi = _mm512_set1_ps(127.0f),
+                 lo = _mm512_set1_ps(-127.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(d + i), s);
+        v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_storeu_ps(d + i, _mm512_div_ps(v, s));
+    }
+    if (i < n) {
+        const __mmask16 m = tail_mask((int)(n - i));
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, d + i), s);
+        v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_div_ps(v, s));
+    }
+}
+
 static const struct q7_cpu_ops g_ops_avx512 = {
     .isa = Q7_CPU_ISA_AVX512,
     .name = "avx512",
@@ -132,6 +155,7 @@ static const struct q7_cpu_ops g_ops_avx512 = {
     .nr = AVX512_NR,
     .gemm = gemm_avx512,
     .act_row = act_row_avx512,
+    .fq_row = fq_row_avx512,
 };
 
 const struct q7_cpu_ops * q7_cpu_ops_avx512(void)

@@ -2,6 +2,7 @@
  * loop for whatever the build targets) and activations through the reference formulas, so
  * that this ISA gives exactly the reference's activation values. */
 #include "kernels/cpu/cpu_impl.h"
+#include "kernels/ref/fake_quant.h"
 #include "kernels/ref/ref_impl.h"
 
 #define GEN_MR 4
@@ -50,6 +51,12 @@ static void act_row_generic(float * dst, const float * src, int64_t n, const flo
     }
 }
 
+static void fq_row_generic(float * d, int64_t n, float scale)
+{
+    for (int64_t i = 0; i < n; i++)
+        d[i] = q7_fq_apply(d[i], scale);
+}
+
 static const struct q7_cpu_ops g_ops_generic = {
     .isa = Q7_CPU_ISA_GENERIC,
     .name = "generic",
@@ -57,6 +64,7 @@ static const struct q7_cpu_ops g_ops_generic = {
     .nr = GEN_NR,
     .gemm = gemm_generic,
     .act_row = act_row_generic,
+    .fq_row = fq_row_generic,
 };
 
 const struct q7_cpu_ops * q7_cpu_ops_generic(void)

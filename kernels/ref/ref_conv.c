@@ -3,7 +3,9 @@
  * y[n][co][oy][ox] = act(bias[co] + sum over ci, ky, kx of
  *                        w[co][ci][ky][kx] * fq(x[n][g*cin_g + ci][iy][ix]))
  * with g = co / cout_g, iy = oy*stride_h - pad_h + ky*dil_h (same for x), out-of-range input
- * positions reading 0, and fq the per-tensor input fake-quant (identity when in_scale == 0).
+ * positions reading 0, and fq the per-tensor input fake-quant (identity when in_scale == 0);
+ * then, when out_scale != 0, y = fq(y) with that scale (fake quantization where the tensor
+ * is produced).
  *
  * Accumulation: in DOUBLE, in the fixed order ci, ky, kx, starting from the bias, rounded to
  * FP32 once before the activation. This is more accurate than any FP32 summation order, so
@@ -21,6 +23,7 @@ void q7_ref_conv2d(const struct q7_view * x, const float * weight, const float *
     const int64_t cin_g = p->in_ch / p->groups;
     const int64_t cout_g = p->out_ch / p->groups;
     const float in_scale = extra ? extra->in_scale : 0.0f;
+    const float out_scale = extra ? extra->out_scale : 0.0f;
 
     for (int64_t n = 0; n < y->n; n++) {
         for (int64_t co = 0; co < y->c; co++) {
@@ -45,7 +48,10 @@ void q7_ref_conv2d(const struct q7_view * x, const float * weight, const float *
                             }
                         }
                     }
-                    *q7_ref_at(y, n, co, oy, ox) = q7_ref_act_apply((float)acc, p->act);
+                    float v = q7_ref_act_apply((float)acc, p->act);
+                    if (out_scale != 0.0f)
+                        v = q7_fq_apply(v, out_scale);
+                    *q7_ref_at(y, n, co, oy, ox) = v;
                 }
             }
         }

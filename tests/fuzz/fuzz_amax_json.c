@@ -5,7 +5,9 @@
 #include "quant/quant.h"
 #include "tests/fuzz/fuzz.h"
 
-#define FUZZ_MAX_BINS 8192 /* the amax methods are O(bins) to O(bins^2 / stride) */
+/* The amax methods are O(bins) to O(bins^2 / stride): larger histograms would spend the
+ * fuzzer's time in the entropy sweep (tested on 2048 bins by test_quant), not in the parser. */
+#define FUZZ_MAX_BINS 512
 
 Q7_FUZZ_ENTRY(amax_json)
 {
