@@ -98,7 +98,8 @@ enum q7_status q7_cuda_exec_wait(struct q7_cuda_exec * e);
 /* ---- fake quantization (the lead's quant integration sets these) ---- */
 
 /* Sets conv node `node_id`'s fake quantization: in_scale = 127/amax of its input quantizer
- * (per tensor; 0 = input not quantized), weight_amax = per-output-channel amax of its weight
+ * (per tensor; 0 = input not quantized; negative: amax <= 2^-24, the conv sees zeros as in
+ * the reference), weight_amax = per-output-channel amax of its weight
  * quantizer (out_ch floats, copied; NULL = weights not quantized). Weights are quantized on
  * the host as q7_quant_weights (8-bit, narrow range, amax <= 2^-24 gives 0) and uploaded now.
  * Q7_ERR_ARG for a node that is not a live conv. */

@@ -5,6 +5,7 @@
 #include "kernels/cuda/batchnorm.cuh"
 #include "quant/quant.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,7 +193,7 @@ enum q7_status q7_cuda_exec_set_conv_quant(struct q7_cuda_exec * e, int node_id,
         return q7_error_set(Q7_ERR_ARG, "cuda: node %d is not a live conv", node_id);
     if (e->in_flight)
         return q7_error_set(Q7_ERR_ARG, "cuda: set_conv_quant while a batch is in flight");
-    if (!(in_scale >= 0.0f) || in_scale > 3.4e38f)
+    if (isnan(in_scale) || in_scale > 3.4e38f)
         return q7_error_set(Q7_ERR_ARG, "cuda: input scale %g", (double)in_scale);
     const struct q7_node * nd = e->g->nodes[node_id];
     struct q7_cuda_node_params * np = &e->np[node_id];
@@ -243,7 +244,11 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e)
         const struct q7_node * nd = e->g->nodes[i];
         if (!e->plan.live[i] || nd->op != Q7_OP_CONV2D)
             continue;
-        const float in_scale = q7_quantizer_active_scale(nd->in_quant);
+        float in_scale = q7_quantizer_active_scale(nd->in_quant);
+        const struct q7_quantizer * iq = nd->in_quant;
+        if (q7_quant_is_active(iq) && iq->axis == -1 && iq->n_amax == 1 &&
+            iq->amax[0] <= 1.0f / 16777216.0f)
+            in_scale = -1.0f; /* the reference's rule: amax <= 2^-24 quantizes to 0 */
         const struct q7_quantizer * wq = nd->w_quant;
         const int out_ch = nd->p.conv.out_ch;
         float * amax = NULL;

@@ -283,7 +283,7 @@ struct conv_case {
     enum q7_act act;
     int bias;
     int64_t x_off, x_extra, y_off, y_extra;
-    float in_amax; /* 0: no input fake-quant */
+    float in_amax; /* 0: no input fake-quant; -1: amax 0 (input quantized to zeros) */
 };
 
 static void run_conv(struct kctx * k, const struct conv_case * cc)
@@ -321,14 +321,22 @@ static void run_conv(struct kctx * k, const struct conv_case * cc)
     nd.w[Q7_W_WEIGHT] = &tw;
     nd.w[Q7_W_BIAS] = cc->bias ? &tb : NULL;
     struct q7_conv_extra extra = {.in_scale = q7_fq_scale(cc->in_amax)};
-    q7_ref_conv2d(&x.v, wt, cc->bias ? bias : NULL, &p, &extra, &want.v);
+    if (cc->in_amax < 0.0f) { /* the reference of a zero-amax quantizer: a conv of zeros */
+        struct tview z = tv_make(cc->n, cc->cin, cc->h, cc->w, 0, 0);
+        memset(z.buf, 0, z.len * sizeof(float));
+        q7_ref_conv2d(&z.v, wt, cc->bias ? bias : NULL, &p, NULL, &want.v);
+        free(z.buf);
+        extra.in_scale = -1.0f; /* exec_cuda.h: negative = amax <= 2^-24 */
+    } else {
+        q7_ref_conv2d(&x.v, wt, cc->bias ? bias : NULL, &p, &extra, &want.v);
+    }
     const struct q7_view * xs[1] = {&x.v};
     CHECK_OK(q7_cuda_exec_node_run(k->e, &nd, xs, &got.v, &extra, NULL, 0));
     char what[160];
     snprintf(what, sizeof what, "%s conv n%lld %lld->%lld %lldx%lld k%d s%d p%d d%d g%d act %d%s",
              k->fp16 ? "FP16" : "FP32", (long long)cc->n, (long long)cc->cin, (long long)cc->cout,
              (long long)cc->h, (long long)cc->w, cc->k, cc->stride, cc->pad, cc->dil, cc->groups,
-             (int)cc->act, cc->in_amax > 0 ? " fq" : "");
+             (int)cc->act, cc->in_amax > 0 ? " fq" : cc->in_amax < 0 ? " fq amax 0" : "");
     tv_check(what, &got, &want, k->tol);
     k->cases++;
     free(x.buf);
@@ -352,6 +360,7 @@ static void test_convs(struct kctx * k)
         {3, 9, 13, 7, 10, 1, 2, 0, 1, 1, Q7_ACT_SILU, 1, 0, 0, 0, 0, 0},     /* 1x1 stride 2 */
         {2, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 1, 1, 0, 0, 1.7f},  /* fake-quant */
         {2, 5, 9, 11, 7, 1, 1, 0, 1, 1, Q7_ACT_IDENTITY, 1, 0, 0, 0, 0, 2.5f},
+        {2, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 1, 1, 0, 0, -1.0f}, /* amax 0 */
         {2, 64, 40, 40, 64, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 0, 0, 16, 32, 0}, /* tensor cores */
         {1, 128, 20, 20, 256, 1, 1, 0, 1, 1, Q7_ACT_SILU, 1, 0, 0, 0, 0, 0},
     };

@@ -121,9 +121,12 @@ __device__ __forceinline__ float act_apply(float x, int kind, float slope)
     }
 }
 
-/* kernels/ref/fake_quant.h's q7_fq_apply for scale != 0: rintf rounds half to even. */
+/* kernels/ref/fake_quant.h's q7_fq_apply for scale > 0: rintf rounds half to even. A
+ * negative scale stands for amax <= 2^-24, which the reference quantizes to 0. */
 __device__ __forceinline__ float fake_quant(float x, float scale)
 {
+    if (scale < 0.0f)
+        return 0.0f;
     float q = rintf(__fmul_rn(x, scale));
     if (q > 127.0f)
         q = 127.0f;
