@@ -50,7 +50,8 @@ enum q7_status q7_exec_refresh_weights(struct q7_exec * e);
 
 /* Fake INT8: of the live nodes with an active input quantizer, how many get their input
  * already quantized where it was produced (a conv's epilogue; see exec_quant.c) and how many
- * quantize a copy of it themselves. Without a hook set; a hook turns the former off. */
+ * quantize it themselves (a 1x1 conv while packing it, others into a copy). Without a hook
+ * set; a hook turns the former off. */
 void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_copied);
 
 /* Memory of the current plan: the arena's size, and the sum of all activation buffers

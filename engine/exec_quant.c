@@ -2,15 +2,16 @@
  * input scale of its quantizer, weights fake-quantized once, and where each quantized tensor
  * is quantized.
  *
- * Where: a conv's input quantizer makes fq(x) from a tensor x that other nodes may read too,
- * so in general the conv quantizes a copy of x (one pass over memory). When every reader of x
- * ends up quantizing it with the same scale s — readers that are convs with scale s, or
- * concat / max pool / nearest upsample / ReOrg nodes (which commute with fq: fq(max(a, b)) =
- * max(fq(a), fq(b)) since fq is monotonic; the others only move values) whose own readers
- * all quantize with s — then x itself can be quantized where it is produced, in the
- * producing conv's epilogue, and the readers skip their pass. Convs reading an ELAN concat
- * whose parts are also read by other convs keep the copy. The values are bit for bit those
- * of the copy (fq is idempotent, and quantizing before a commuting op equals after it).
+ * Where: a conv's input quantizer makes fq(x) from a tensor x that other nodes may read
+ * too, so in general the conv quantizes x as it reads it (backend_cpu.c: a 1x1 conv while
+ * packing it, a larger kernel into a copy first). When every reader of x ends up quantizing
+ * it with the same scale s — readers that are convs with scale s, or concat / max pool /
+ * nearest upsample / ReOrg nodes (which commute with fq: fq(max(a, b)) = max(fq(a), fq(b))
+ * since fq is monotonic; the others only move values) whose own readers all quantize with s
+ * — then x itself is quantized where it is produced, in the producing conv's epilogue, and
+ * the readers skip their pass. Convs reading an ELAN concat whose parts are also read by
+ * other convs quantize it themselves. The values are bit for bit the same either way (fq is
+ * idempotent, and quantizing before a commuting op equals quantizing after it).
  * A hook (layer dumps, calibration) must see every node's output as the reference computes
  * it, unquantized: with one set, nothing is quantized at its source (q7_exec_node_cpu). */
 #include "engine/exec_impl.h"

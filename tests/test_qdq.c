@@ -398,8 +398,8 @@ static void test_quant_at_source(const char * model, enum q7_qdq_mode mode)
     CHECKF(n1 == n2 && memcmp(fast, plain, (size_t)n1 * sizeof(float)) == 0,
            "%s (%s): quantized at source differs from quantized copies", model,
            mode == Q7_QDQ_TRT ? "trt" : "seed");
-    printf("  %s (%s): %d inputs quantized where produced, %d into copies: same output bit for "
-           "bit\n", model, mode == Q7_QDQ_TRT ? "trt" : "seed", at_source, copied);
+    printf("  %s (%s): %d inputs quantized where produced, %d by their reader: same output bit "
+           "for bit\n", model, mode == Q7_QDQ_TRT ? "trt" : "seed", at_source, copied);
     free(fast);
     free(plain);
 

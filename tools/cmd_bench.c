@@ -231,7 +231,7 @@ int cmd_bench(int argc, char ** argv)
     if (amax && !cuda) {
         int at_source, copied;
         q7_exec_quant_sources(e, &at_source, &copied);
-        printf("fake INT8: %d quantized inputs, %d quantized where produced, %d into a copy\n",
+        printf("fake INT8: %d quantized inputs: %d quantized where produced, %d by their reader\n",
                at_source + copied, at_source, copied);
     }
     if (compare)
