@@ -76,9 +76,11 @@ static enum q7_status parse_header(const char * hdr, const char * what, struct q
     if (!s || *s != '(')
         return q7_error_set(Q7_ERR_FORMAT, "%s: npy header has no 'shape'", what);
     s++;
+    /* a Python tuple of ints as numpy writes it: (), (3,), (3, 4) or (3, 4,) */
     out->ndim = 0;
+    int commas = 0;
     for (;;) {
-        while (*s == ' ' || *s == ',')
+        while (*s == ' ')
             s++;
         if (*s == ')')
             break;
@@ -96,7 +98,19 @@ static enum q7_status parse_header(const char * hdr, const char * what, struct q
         if (*s == 'L')
             s++;
         out->shape[out->ndim++] = v;
+        while (*s == ' ')
+            s++;
+        if (*s == ',') {
+            s++;
+            commas++;
+        } else if (*s != ')') {
+            return q7_error_set(Q7_ERR_FORMAT, "%s: bad npy shape (dimensions must be separated "
+                                               "by commas)", what);
+        }
     }
+    if (out->ndim == 1 && commas == 0) /* (3) is the integer 3 in Python, not a shape */
+        return q7_error_set(Q7_ERR_FORMAT, "%s: bad npy shape (a 1-d shape is written (n,))",
+                            what);
     return Q7_OK;
 }
 

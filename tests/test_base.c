@@ -82,6 +82,34 @@ static void test_npy(void)
     CHECK(q7_npy_parse((const uint8_t *)hdr, sizeof hdr - 1, "evil.npy", &a) != Q7_OK);
     CHECK(strstr(q7_error_message(), "evil.npy") != NULL);
     CHECK(q7_npy_parse((const uint8_t *)"garbage!!!", 10, "g.npy", &a) == Q7_ERR_FORMAT);
+    /* the shape is a Python tuple: commas between dimensions, (n,) for one dimension */
+    static const struct {
+        const char * shape;
+        int ok, ndim;
+    } shapes[] = {
+        {"(2, 3)", 1, 2}, {"(2,3,)", 1, 2}, {"(6,)", 1, 1}, {"( 6 , )", 1, 1}, {"()", 1, 0},
+        {"(2 3)", 0, 0},  {"(6)", 0, 0},    {"(,6)", 0, 0}, {"(2,,3)", 0, 0}, {"(2, x)", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        char h[128];
+        int hl = snprintf(h + 10, sizeof h - 10,
+                          "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }",
+                          shapes[i].shape);
+        while ((10 + hl + 1) % 16)
+            h[10 + hl++] = ' ';
+        h[10 + hl++] = '\n';
+        memcpy(h, "\x93NUMPY\x01\x00", 8);
+        h[8] = (char)hl;
+        h[9] = 0;
+        uint8_t file[128 + 8];
+        memcpy(file, h, (size_t)(10 + hl));
+        memset(file + 10 + hl, 7, 8); /* 6 bytes of data are enough; 8 more than 1 */
+        enum q7_status st = q7_npy_parse(file, (size_t)(10 + hl) + (shapes[i].ndim == 0 ? 1 : 6),
+                                         "s.npy", &a);
+        CHECKF((st == Q7_OK) == shapes[i].ok && (!shapes[i].ok || a.ndim == shapes[i].ndim),
+               "npy shape %s: %s", shapes[i].shape, st ? q7_error_message() : "accepted");
+        q7_npy_free(&a);
+    }
     /* a fixture, when present */
     const char * fx = q7t_fixtures();
     if (fx) {
