@@ -242,6 +242,9 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e)
         return q7_error_set(Q7_ERR_ARG, "cuda: refresh_quant without a graph");
     for (int i = 0; i < e->g->n_nodes; i++) {
         const struct q7_node * nd = e->g->nodes[i];
+        if (e->plan.live[i] && nd->op == Q7_OP_MAXPOOL && q7_quant_is_active(nd->in_quant))
+            return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: quantized max pools (--qdq trt) are not "
+                                "implemented on CUDA yet", nd->name);
         if (!e->plan.live[i] || nd->op != Q7_OP_CONV2D)
             continue;
         float in_scale = q7_quantizer_active_scale(nd->in_quant);
