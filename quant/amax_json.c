@@ -490,6 +490,10 @@ static enum q7_status hist_from_json(const cJSON * it, const char * path,
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad width", path, name);
     if (jne && !json_count(jne, &n_edges))
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad num_edges", path, name);
+    if (!jw && n != Q7_HIST_DEFAULT_BINS) { /* grown, as recorded by the reference */
+        width = q7_hist_guess_width(edge_max, n);
+        n_edges = (int64_t)n + 1;
+    }
     int64_t * counts = malloc((size_t)n * sizeof *counts);
     if (!counts)
         return q7_error_set(Q7_ERR_OOM, "%s: out of memory", path);

@@ -233,6 +233,23 @@ static float torch_arange_at(float step, int64_t n, int64_t idx)
     return (float)(st * (double)idx);
 }
 
+float q7_hist_guess_width(float edge_max, int64_t n_bins)
+{
+    if (!(edge_max > 0.0f) || n_bins < 1 || n_bins > Q7_HIST_MAX_BINS)
+        return 0.0f;
+    const float w0 = edge_max / (float)n_bins;
+    float up = w0, down = w0;
+    for (int d = 0; d <= 64; d++) { /* nearest first: w0, then one ulp up, one down, ... */
+        if (torch_arange_at(up, n_bins + 1, n_bins) == edge_max)
+            return up;
+        if (d > 0 && torch_arange_at(down, n_bins + 1, n_bins) == edge_max)
+            return down;
+        up = nextafterf(up, INFINITY);
+        down = nextafterf(down, 0.0f);
+    }
+    return 0.0f;
+}
+
 void q7_hist_edges_arange(float step, int64_t n, float * out)
 {
     for (int64_t i = 0; i < n; i++)
