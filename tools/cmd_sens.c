@@ -1,4 +1,4 @@
-/* q7 sens: per-layer quantization sensitivity. Each conv's quantizers are enabled alone (or
+/* q7 sens: per-layer quantization sensitivity (CPU or CUDA). Each conv's quantizers are enabled alone (or
  * disabled alone) and the network output is compared with the FP32 fused model on the
  * calibration images: SQNR and cosine similarity, optionally mAP; sorted most harmful first. */
 #include "tools/cli.h"
@@ -91,20 +91,20 @@ static enum q7_status collect_batches(const struct q7_dataset * ds,
 
 /* Runs every batch; with `ref` NULL stores the outputs as the reference, else accumulates
  * the signal and noise energies and the cosine against it. */
-static enum q7_status run_all(struct q7_exec * e, struct batches * b, int store, double * sqnr,
-                              double * cosine)
+static enum q7_status run_all(const struct q7_runner * net, struct batches * b, int store,
+                              double * sqnr, double * cosine)
 {
     double sig = 0, noise = 0, dot = 0, nq = 0;
     for (int i = 0; i < b->n; i++) {
         int64_t n = b->shape[3 * i], h = b->shape[3 * i + 1], w = b->shape[3 * i + 2], rows, no;
-        enum q7_status st = q7_exec_output_rows(e, n, h, w, &rows, &no);
+        enum q7_status st = net->rows(net->ctx, n, h, w, &rows, &no);
         if (st)
             return st;
         int64_t count = n * rows * no;
         float * out = malloc((size_t)count * sizeof(float));
         if (!out)
             return q7_error_set(Q7_ERR_OOM, "out of memory");
-        if ((st = q7_exec_run_u8(e, b->x[i], n, h, w, out))) {
+        if ((st = net->run_u8(net->ctx, b->x[i], n, h, w, out))) {
             free(out);
             return st;
         }
@@ -159,7 +159,7 @@ int cmd_sens(int argc, char ** argv)
         return help ? 0 : 2;
     }
     struct q7_model * m = NULL;
-    struct q7_exec * e = NULL;
+    struct cli_net cn = {0};
     struct q7_dataset * ds = NULL;
     struct q7_coco_gt * gt = NULL;
     struct q7_qdq * qdq = NULL;
@@ -176,20 +176,22 @@ int cmd_sens(int argc, char ** argv)
         (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
         goto done;
     struct q7_graph * g = m->graph;
-    struct q7_exec_params xp = q7_exec_params_default();
-    xp.threads = o.threads;
     struct q7_eval_params ep = cli_eval_params(&o, dec, gt);
     ep.progress = 0;
-    if ((st = q7_exec_create(g, &xp, &e)) ||
-        (st = collect_batches(ds, &ep, g->stride_max, batches, &b)) ||
-        (st = run_all(e, &b, 1, NULL, NULL)) || (st = q7_qdq_insert(g, qmode, &qdq)))
+    /* quantizers first (all off while the FP32 reference runs), then the network */
+    if ((st = q7_qdq_insert(g, qmode, &qdq)) || (st = q7_qdq_set_enabled(qdq, NULL, 0, NULL)) ||
+        (st = cli_net_create(g, o.device, o.fp16, o.threads, &cn)))
+        goto done;
+    struct q7_runner net = cli_net_runner(&cn);
+    if ((st = collect_batches(ds, &ep, g->stride_max, batches, &b)) ||
+        (st = run_all(&net, &b, 1, NULL, NULL)) || (st = q7_qdq_set_enabled(qdq, NULL, 1, NULL)))
         goto done;
     if (amax) {
         if ((st = q7_amax_table_load(amax, method, &table)) ||
             (st = q7_amax_table_apply(table, qdq->q, qdq->n, NULL)))
             goto done;
-    } else if ((st = q7_calibrate(e, g, qdq, ds, &ep, batches, NULL)) ||
-               (st = q7_qdq_apply_method(e, qdq, method, NULL))) {
+    } else if ((st = cli_net_calibrate(&cn, qdq, ds, &ep, batches, NULL)) ||
+               (st = cli_net_apply_method(&cn, qdq, method, NULL))) {
         goto done;
     }
     rows = calloc((size_t)g->n_nodes, sizeof *rows);
@@ -199,7 +201,7 @@ int cmd_sens(int argc, char ** argv)
     }
     double all_sqnr = 0, all_cos = 0;
     q7_qdq_set_enabled(qdq, NULL, 1, NULL);
-    if ((st = q7_exec_refresh_weights(e)) || (st = run_all(e, &b, 0, &all_sqnr, &all_cos)))
+    if ((st = cli_net_refresh(&cn)) || (st = run_all(&net, &b, 0, &all_sqnr, &all_cos)))
         goto done;
     fprintf(stderr, "q7 sens: %d convs, %s amax, %d batches; all quantized: SQNR %.2f dB, "
                     "cosine %.6f\n",
@@ -214,10 +216,9 @@ int cmd_sens(int argc, char ** argv)
         struct sens_row * r = &rows[n_rows++];
         r->node = i;
         r->map50 = r->map = -1;
-        if ((st = q7_exec_refresh_weights(e)) || (st = run_all(e, &b, 0, &r->sqnr_db, &r->cosine)))
+        if ((st = cli_net_refresh(&cn)) || (st = run_all(&net, &b, 0, &r->sqnr_db, &r->cosine)))
             goto done;
         if (with_map) {
-            struct q7_runner net = q7_runner_cpu(e, g);
             struct q7_eval_result er = {0};
             if ((st = q7_evaluate(&net, ds, &ep, &er)))
                 goto done;
@@ -271,7 +272,7 @@ done:
     free(rows);
     batches_free(&b);
     q7_amax_table_free(table);
-    q7_exec_free(e);
+    cli_net_free(&cn);
     q7_qdq_free(qdq);
     q7_coco_gt_free(gt);
     q7_dataset_free(ds);
