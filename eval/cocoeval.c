@@ -48,6 +48,45 @@ static int cmp_ev_ref(const void * pa, const void * pb)
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
+/* Sorts refs as cmp_ev_ref does, in O(n) for the common case: refs arrive in source order
+ * (idx ascending), so two stable counting passes (by image, then by category) give (k, i)
+ * order with idx ascending within each group; then each group is sorted by score
+ * (insertion sort for small groups, qsort with the full comparator for large ones). tmp
+ * holds n refs. Returns 0 when out of memory. */
+static int sort_refs(struct ev_ref * v, size_t n, int K, int I, struct ev_ref * tmp)
+{
+    size_t * count = malloc(((size_t)(K > I ? K : I) + 1) * sizeof *count);
+    if (!count)
+        return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const int nb = pass == 0 ? I : K;
+        struct ev_ref * src = pass == 0 ? v : tmp, * dst = pass == 0 ? tmp : v;
+        memset(count, 0, ((size_t)nb + 1) * sizeof *count);
+        for (size_t j = 0; j < n; j++)
+            count[(pass == 0 ? src[j].i : src[j].k) + 1]++;
+        for (int b = 0; b < nb; b++)
+            count[b + 1] += count[b];
+        for (size_t j = 0; j < n; j++)
+            dst[count[pass == 0 ? src[j].i : src[j].k]++] = src[j];
+    }
+    free(count);
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && v[b].k == v[a].k && v[b].i == v[a].i; b++)
+            ;
+        if (b - a > 32) {
+            qsort(v + a, b - a, sizeof *v, cmp_ev_ref);
+            continue;
+        }
+        for (size_t x = a + 1; x < b; x++) /* stable: equal scores keep idx order */
+            for (size_t y = x; y > a && cmp_ev_ref(&v[y - 1], &v[y]) > 0; y--) {
+                struct ev_ref t = v[y];
+                v[y] = v[y - 1];
+                v[y - 1] = t;
+            }
+    }
+    return 1;
+}
+
 static int find_id(const int64_t * sorted, int n, int64_t id)
 {
     int lo = 0, hi = n;
@@ -201,62 +240,81 @@ static void sort_scores(const struct ev_det * v, size_t * idx, size_t * tmp, siz
     }
 }
 
-/* accumulate() for one category and area: precision (m = maxDets 100 only) and recall. */
-static int accumulate(const struct ev_list * l, int k, int K, int a, const double * rec_thrs,
+/* accumulate() for one category, every area: precision (m = maxDets 100 only) and recall.
+ * The areas' lists hold the same detections in the same order (only the flags differ), so
+ * the score order and each maxDets selection are computed once. Recall for maxDets 1 and 10
+ * needs only the final counts; for 100 the running counts give the precision envelope, and
+ * recall at a position is computed where searchsorted looks (the same double division). */
+static int accumulate(const struct ev_list * lists, int k, int K, const double * rec_thrs,
                       double * precision, double * recall)
 {
-    if (l->npig == 0)
-        return 1; /* stays -1 */
-    const size_t n = l->n;
+    const size_t n = lists[0].n;
     size_t * order = malloc((n ? n : 1) * sizeof *order);
     size_t * tmp = malloc((n ? n : 1) * sizeof *tmp);
     size_t * sel = malloc((n ? n : 1) * sizeof *sel);
-    double * rc = malloc((n ? n : 1) * sizeof *rc);
+    double * tpv = malloc((n ? n : 1) * sizeof *tpv);
     double * pr = malloc((n ? n : 1) * sizeof *pr);
-    if (!order || !tmp || !sel || !rc || !pr) {
-        free(order), free(tmp), free(sel), free(rc), free(pr);
+    if (!order || !tmp || !sel || !tpv || !pr) {
+        free(order), free(tmp), free(sel), free(tpv), free(pr);
         return 0;
     }
-    sort_scores(l->v, order, tmp, n);
-    const double npig = (double)l->npig;
+    sort_scores(lists[0].v, order, tmp, n);
     for (int m = 0; m < M_DETS; m++) {
         size_t nd = 0; /* the first maxDet of each image, in score order */
         for (size_t j = 0; j < n; j++)
-            if (l->v[order[j]].rank < k_max_dets[m])
+            if (lists[0].v[order[j]].rank < k_max_dets[m])
                 sel[nd++] = order[j];
-        for (int t = 0; t < T_IOU; t++) {
-            double tp = 0.0, fp = 0.0;
-            for (size_t j = 0; j < nd; j++) {
-                const uint32_t f = l->v[sel[j]].flags;
-                const int matched = (f >> t) & 1, ignored = (f >> (T_IOU + t)) & 1;
-                tp += matched && !ignored;
-                fp += !matched && !ignored;
-                rc[j] = tp / npig;
-                pr[j] = tp / (fp + tp + DBL_EPSILON); /* np.spacing(1) */
-            }
-            recall[(((size_t)t * K + k) * A_AREA + a) * M_DETS + m] = nd ? rc[nd - 1] : 0.0;
-            if (m != M_DETS - 1)
-                continue;
-            for (size_t j = nd; j-- > 1;)
-                if (pr[j] > pr[j - 1])
-                    pr[j - 1] = pr[j];
-            size_t lo = 0;
-            for (int r = 0; r < R_REC; r++) {
-                /* searchsorted(rc, recThrs, side='left'); thresholds ascend, so lo only grows */
-                size_t hi = nd;
-                while (lo < hi) {
-                    size_t mid = lo + (hi - lo) / 2;
-                    if (rc[mid] < rec_thrs[r])
-                        lo = mid + 1;
-                    else
-                        hi = mid;
+        for (int a = 0; a < A_AREA; a++) {
+            const struct ev_list * l = &lists[a];
+            if (l->npig == 0)
+                continue; /* stays -1 */
+            const double npig = (double)l->npig;
+            if (m != M_DETS - 1) {
+                int64_t tp[T_IOU] = {0};
+                for (size_t j = 0; j < nd; j++) {
+                    const uint32_t f = l->v[sel[j]].flags;
+                    const uint32_t hit = f & ~(f >> T_IOU); /* matched and not ignored */
+                    for (int t = 0; t < T_IOU; t++)
+                        tp[t] += (hit >> t) & 1;
                 }
-                const double q = lo < nd ? pr[lo] : 0.0;
-                precision[(((size_t)a * T_IOU + t) * R_REC + r) * K + k] = q;
+                for (int t = 0; t < T_IOU; t++)
+                    recall[(((size_t)t * K + k) * A_AREA + a) * M_DETS + m] =
+                        nd ? (double)tp[t] / npig : 0.0;
+                continue;
+            }
+            for (int t = 0; t < T_IOU; t++) {
+                double tp = 0.0, fp = 0.0;
+                for (size_t j = 0; j < nd; j++) {
+                    const uint32_t f = l->v[sel[j]].flags;
+                    const int matched = (f >> t) & 1, ignored = (f >> (T_IOU + t)) & 1;
+                    tp += matched && !ignored;
+                    fp += !matched && !ignored;
+                    tpv[j] = tp;
+                    pr[j] = tp / (fp + tp + DBL_EPSILON); /* np.spacing(1) */
+                }
+                recall[(((size_t)t * K + k) * A_AREA + a) * M_DETS + m] = nd ? tp / npig : 0.0;
+                for (size_t j = nd; j-- > 1;)
+                    if (pr[j] > pr[j - 1])
+                        pr[j - 1] = pr[j];
+                size_t lo = 0;
+                for (int r = 0; r < R_REC; r++) {
+                    /* searchsorted(rc, recThrs, side='left'), rc = tp / npig; thresholds
+                     * ascend, so lo only grows */
+                    size_t hi = nd;
+                    while (lo < hi) {
+                        size_t mid = lo + (hi - lo) / 2;
+                        if (tpv[mid] / npig < rec_thrs[r])
+                            lo = mid + 1;
+                        else
+                            hi = mid;
+                    }
+                    const double q = lo < nd ? pr[lo] : 0.0;
+                    precision[(((size_t)a * T_IOU + t) * R_REC + r) * K + k] = q;
+                }
             }
         }
     }
-    free(order), free(tmp), free(sel), free(rc), free(pr);
+    free(order), free(tmp), free(sel), free(tpv), free(pr);
     return 1;
 }
 
@@ -348,8 +406,14 @@ enum q7_status q7_coco_eval(const struct q7_coco_gt * gt, const struct q7_coco_d
         if (i >= 0 && k >= 0)
             gref[ng_ref++] = (struct ev_ref){k, i, 0.0, (size_t)j};
     }
-    qsort(gref, ng_ref, sizeof *gref, cmp_ev_ref);
-    qsort(dref, nd_ref, sizeof *dref, cmp_ev_ref);
+    {
+        const size_t big = ng_ref > nd_ref ? ng_ref : nd_ref;
+        struct ev_ref * tmp = malloc((big + 1) * sizeof *tmp);
+        const int ok = tmp && sort_refs(gref, ng_ref, K, I, tmp) && sort_refs(dref, nd_ref, K, I, tmp);
+        free(tmp);
+        if (!ok)
+            goto oom;
+    }
 
     /* scratch sized for the largest (image, category) group */
     size_t max_g = 0, max_d = 0;
@@ -419,9 +483,8 @@ enum q7_status q7_coco_eval(const struct q7_coco_gt * gt, const struct q7_coco_d
                 if (!evaluate_img(&e, a, iou_thrs, &lists[a], gtind, gt_ig, gtm, dtm, dt_ig))
                     goto oom;
         }
-        for (int a = 0; a < A_AREA; a++)
-            if (!accumulate(&lists[a], k, K, a, rec_thrs, precision, recall))
-                goto oom;
+        if (!accumulate(lists, k, K, rec_thrs, precision, recall))
+            goto oom;
     }
 
     /* summarize(): AP over (iou, recall, category), AR over (iou, category) */

@@ -660,9 +660,59 @@ static void unit_coco(void)
     CHECK(rd == NULL && nr == 0);
 }
 
+/* With distinct scores the COCO stats cannot depend on the order of the results list: shuffled
+ * results give the same 12 numbers (the grouping sort of cocoeval.c: counting passes, small
+ * groups by insertion, a 60-detection group by qsort). */
+static void unit_coco_order(void)
+{
+    uint64_t rng = 77;
+    struct q7_coco_gt gt = {0};
+    struct q7_coco_image imgs[20];
+    struct q7_coco_ann anns[20 * 6];
+    int64_t cats[5] = {3, 1, 7, 2, 9};
+    gt.images = imgs;
+    gt.anns = anns;
+    gt.cat_ids = cats;
+    gt.n_cats = 5;
+    for (int i = 0; i < 20; i++) {
+        imgs[gt.n_images++] = (struct q7_coco_image){100 - i * 3, "", 0, 0};
+        for (int j = 0; j < 6; j++) {
+            double w = 5 + 150 * q7t_rand_uniform(&rng, 0, 1), h = 5 + 150 * q7t_rand_uniform(&rng, 0, 1);
+            double x = 300 * q7t_rand_uniform(&rng, 0, 1), y = 300 * q7t_rand_uniform(&rng, 0, 1);
+            anns[gt.n_anns] = (struct q7_coco_ann){gt.n_anns + 1, 100 - i * 3,
+                                                   cats[(int)(q7t_rand_uniform(&rng, 0, 5)) % 5],
+                                                   {x, y, w, h}, w * h, j == 5 && i % 4 == 0};
+            gt.n_anns++;
+        }
+    }
+    enum { ND = 900 };
+    struct q7_coco_det * d = malloc(ND * sizeof *d);
+    for (int k = 0; k < ND; k++) {
+        const struct q7_coco_ann * a = &anns[(int)q7t_rand_uniform(&rng, 0, (float)gt.n_anns) % gt.n_anns];
+        const int big = k < 60; /* one (image, category) group of 60 */
+        d[k].image_id = big ? 100 : a->image_id;
+        d[k].category_id = big ? 3 : a->category_id;
+        for (int c = 0; c < 4; c++)
+            d[k].bbox[c] = a->bbox[c] * (0.8 + 0.4 * q7t_rand_uniform(&rng, 0, 1));
+        d[k].score = (double)(k * 7919 % ND) / ND + 1e-4; /* distinct */
+    }
+    double s1[Q7_COCO_STATS], s2[Q7_COCO_STATS];
+    CHECK_OK(q7_coco_eval(&gt, d, ND, NULL, 0, s1));
+    for (int k = ND - 1; k > 0; k--) { /* Fisher-Yates */
+        int r = (int)q7t_rand_uniform(&rng, 0, (float)(k + 1)) % (k + 1);
+        struct q7_coco_det t = d[k];
+        d[k] = d[r];
+        d[r] = t;
+    }
+    CHECK_OK(q7_coco_eval(&gt, d, ND, NULL, 0, s2));
+    CHECK(memcmp(s1, s2, sizeof s1) == 0 && s1[0] > 0.0 && s1[0] < 1.0);
+    free(d);
+}
+
 int main(void)
 {
     q7_log_set(log_sink, NULL);
+    unit_coco_order();
     unit_numpy();
     unit_metric();
     unit_labels();
