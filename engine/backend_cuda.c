@@ -95,7 +95,7 @@ enum q7_status q7_cuda_node_exec(struct q7_cuda_exec * e, const struct q7_node *
                                 nd->p.detect.nl);
         return q7_cuda_detect(s, xs, &nd->p.detect, out, rows);
     case Q7_OP_MAXPOOL:
-        return q7_cuda_maxpool(s, &xs[0], &nd->p.pool, y);
+        return q7_cuda_maxpool(s, &xs[0], &nd->p.pool, a ? a->in_scale : 0.0f, y);
     case Q7_OP_UPSAMPLE:
         if (xs[0].h * nd->p.upsample.scale != y->h || xs[0].w * nd->p.upsample.scale != y->w)
             return q7_error_set(Q7_ERR_ARG, "upsample: sizes do not fit the scale");

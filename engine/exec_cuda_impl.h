@@ -19,7 +19,7 @@ struct q7_cuda_node_args {
     const float * b;     /* conv: bias (NULL: none) */
     const float * alpha; /* batchnorm: x * alpha[c] + shift[c] */
     const float * shift;
-    float in_scale; /* conv: input fake-quant 127/amax, 0 = off */
+    float in_scale; /* conv, max pool: input fake-quant 127/amax, 0 = off, < 0: zeros */
 };
 
 /* Where a node's parameters live in the executor's parameter block. */

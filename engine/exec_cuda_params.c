@@ -240,18 +240,24 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e)
 {
     if (!e || !e->g)
         return q7_error_set(Q7_ERR_ARG, "cuda: refresh_quant without a graph");
+    if (e->in_flight)
+        return q7_error_set(Q7_ERR_ARG, "cuda: refresh_quant while a batch is in flight");
     for (int i = 0; i < e->g->n_nodes; i++) {
         const struct q7_node * nd = e->g->nodes[i];
-        if (e->plan.live[i] && nd->op == Q7_OP_MAXPOOL && q7_quant_is_active(nd->in_quant))
-            return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: quantized max pools (--qdq trt) are not "
-                                "implemented on CUDA yet", nd->name);
-        if (!e->plan.live[i] || nd->op != Q7_OP_CONV2D)
+        if (!e->plan.live[i] || (nd->op != Q7_OP_CONV2D && nd->op != Q7_OP_MAXPOOL))
             continue;
         float in_scale = q7_quantizer_active_scale(nd->in_quant);
         const struct q7_quantizer * iq = nd->in_quant;
         if (q7_quant_is_active(iq) && iq->axis == -1 && iq->n_amax == 1 &&
             iq->amax[0] <= 1.0f / 16777216.0f)
             in_scale = -1.0f; /* the reference's rule: amax <= 2^-24 quantizes to 0 */
+        if (nd->op == Q7_OP_MAXPOOL) { /* --qdq trt: the pool quantizes its output */
+            if (in_scale != 0.0f && (iq->axis != -1 || iq->n_amax != 1))
+                return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: per-channel pool quantizer",
+                                    iq->name);
+            e->np[i].in_scale = in_scale;
+            continue;
+        }
         const struct q7_quantizer * wq = nd->w_quant;
         const int out_ch = nd->p.conv.out_ch;
         float * amax = NULL;

@@ -368,6 +368,9 @@ static void test_convs(struct kctx * k)
         run_conv(k, &cases[i]);
 }
 
+/* The pool input quantizer of --qdq trt for run_simple / ref_pool: 0 = none, < 0: amax 0. */
+static float g_pool_fq;
+
 /* One element-wise-like node on (n, c, h, w) with slices, against the reference. */
 static void run_simple(struct kctx * k, struct q7_node * nd, int n_in, int64_t n, int64_t c,
                        int64_t h, int64_t w, int64_t oc, int64_t oh, int64_t ow,
@@ -384,10 +387,13 @@ static void run_simple(struct kctx * k, struct q7_node * nd, int n_in, int64_t n
     struct tview got = tv_make(n, oc, oh, ow, 1, 2), want = tv_make(n, oc, oh, ow, 1, 2);
     ref(nd, xp, n_in, &want.v);
     nd->n_inputs = n_in;
-    CHECK_OK(q7_cuda_exec_node_run(k->e, nd, xp, &got.v, NULL, NULL, 0));
+    const struct q7_conv_extra extra = {.in_scale = g_pool_fq};
+    CHECK_OK(q7_cuda_exec_node_run(k->e, nd, xp, &got.v, g_pool_fq != 0.0f ? &extra : NULL,
+                                   NULL, 0));
     char what[96];
-    snprintf(what, sizeof what, "%s %s n%lld c%lld %lldx%lld", k->fp16 ? "FP16" : "FP32",
-             q7_op_name(nd->op), (long long)n, (long long)c, (long long)h, (long long)w);
+    snprintf(what, sizeof what, "%s %s n%lld c%lld %lldx%lld%s", k->fp16 ? "FP16" : "FP32",
+             q7_op_name(nd->op), (long long)n, (long long)c, (long long)h, (long long)w,
+             g_pool_fq > 0.0f ? " fq" : g_pool_fq < 0.0f ? " fq amax 0" : "");
     tv_check(what, &got, &want, k->tol);
     k->cases++;
     for (int i = 0; i < n_in; i++)
@@ -411,6 +417,12 @@ static void ref_pool(const struct q7_node * nd, const struct q7_view * const * x
                      const struct q7_view * y)
 {
     q7_ref_maxpool(xs[0], &nd->p.pool, y);
+    if (g_pool_fq != 0.0f) /* fake-quant commutes with max: the output's */
+        for (int64_t b = 0; b < y->n; b++)
+            for (int64_t i = 0; i < y->c * y->h * y->w; i++) {
+                float * v = y->data + b * y->batch_stride + i;
+                *v = g_pool_fq < 0.0f ? 0.0f : q7_fq_apply(*v, g_pool_fq);
+            }
 }
 static void ref_up(const struct q7_node * nd, const struct q7_view * const * xs, int n,
                    const struct q7_view * y)
@@ -481,6 +493,13 @@ static void test_simple_ops(struct kctx * k)
         nd.p.pool = pools[i];
         run_simple(k, &nd, 1, 2, 7, 11, 10, 7, pool_out[i][0], pool_out[i][1], ref_pool);
     }
+    /* a pool input quantizer (--qdq trt), and one with amax 0 */
+    for (int i = 0; i < 2; i++) {
+        g_pool_fq = i == 0 ? 127.0f / 2.5f : -1.0f;
+        nd.p.pool = pools[0];
+        run_simple(k, &nd, 1, 2, 7, 11, 10, 7, pool_out[0][0], pool_out[0][1], ref_pool);
+    }
+    g_pool_fq = 0.0f;
     nd.op = Q7_OP_UPSAMPLE;
     nd.p.upsample.scale = 2;
     run_simple(k, &nd, 1, 3, 5, 7, 6, 5, 14, 12, ref_up);

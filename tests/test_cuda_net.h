@@ -395,6 +395,81 @@ done:
     q7_npy_free(&ref);
 }
 
+/* ---- --qdq trt: quantized max pools, against the CPU executor ---- */
+
+static void test_qdq_trt(const char * model, const char * img)
+{
+    char pt[512], in[512], amax[512];
+    snprintf(pt, sizeof pt, "%s/model.pt", q7t_fixture(model));
+    snprintf(in, sizeof in, "%s/ref/input_%s.npy", q7t_fixture(model), img);
+    snprintf(amax, sizeof amax, "%s/ref/amax.json", q7t_fixture(model));
+    if (!fopen_ok(pt) || !fopen_ok(in) || !fopen_ok(amax)) {
+        printf("  (%s trt fixture missing: skipped)\n", model);
+        return;
+    }
+    struct q7_npy x = {0};
+    struct q7_model * m = NULL;
+    struct q7_amax_table * t = NULL;
+    struct q7_qdq * qdq = NULL;
+    struct q7_exec * c = NULL;
+    struct q7_cuda_exec * e = NULL;
+    float *cpu = NULL, *gpu = NULL, *nopool = NULL;
+    CHECK_OK(q7_npy_load(in, &x));
+    CHECK_OK(q7_model_load(pt, NULL, &m));
+    CHECK_OK(q7_amax_table_load(amax, "mse", &t));
+    if (!m || !t || !x.data || q7_model_fuse(m) != Q7_OK)
+        goto done;
+    /* the convs' amax from the fixture, every pool quantizer 3.0 */
+    CHECK_OK(q7_qdq_insert(m->graph, Q7_QDQ_TRT, &qdq));
+    if (!qdq)
+        goto done;
+    CHECK_OK(q7_amax_table_apply(t, qdq->q, qdq->n, NULL));
+    int pools = 0;
+    const float three = 3.0f;
+    for (int i = 0; i < m->graph->n_nodes; i++) {
+        struct q7_node * nd = m->graph->nodes[i];
+        if (nd->op == Q7_OP_MAXPOOL && nd->in_quant) {
+            CHECK_OK(q7_quant_set_amax(nd->in_quant, &three, 1));
+            pools++;
+        }
+    }
+    CHECK_OK(q7_exec_create(m->graph, NULL, &c));
+    CHECK_OK(q7_cuda_exec_create(m->graph, NULL, &e));
+    if (!c || !e)
+        goto done;
+    CHECK_OK(q7_cuda_exec_refresh_quant(e));
+    int64_t rows = 0, no = 0, h = x.shape[1], w = x.shape[2];
+    CHECK_OK(q7_exec_output_rows(c, 1, h, w, &rows, &no));
+    cpu = xmalloc((size_t)(rows * no) * sizeof(float));
+    gpu = xmalloc((size_t)(rows * no) * sizeof(float));
+    nopool = xmalloc((size_t)(rows * no) * sizeof(float));
+    CHECK_OK(q7_exec_run_u8(c, x.data, 1, h, w, cpu));
+    CHECK_OK(q7_cuda_exec_run_u8(e, x.data, 1, h, w, gpu));
+    const double err = q7t_rel_l2(gpu, cpu, (size_t)(rows * no));
+    CHECKF(pools > 0 && err < QDQ_TOL, "%s trt: CUDA vs CPU relative L2 %.3g (%d pools)", model,
+           err, pools);
+    /* the pools' quantizers matter: off, the output moves */
+    for (int i = 0; i < m->graph->n_nodes; i++)
+        if (m->graph->nodes[i]->op == Q7_OP_MAXPOOL && m->graph->nodes[i]->in_quant)
+            q7_quant_set_enabled(m->graph->nodes[i]->in_quant, 0);
+    CHECK_OK(q7_cuda_exec_refresh_quant(e));
+    CHECK_OK(q7_cuda_exec_run_u8(e, x.data, 1, h, w, nopool));
+    const double moved = q7t_rel_l2(gpu, nopool, (size_t)(rows * no));
+    CHECKF(moved > 1e-4, "%s trt: the pool quantizers had no effect (%.3g)", model, moved);
+    printf("  %s --qdq trt (%d quantized pools): CUDA vs CPU relative L2 %.2e\n", model, pools,
+           err);
+done:
+    free(cpu);
+    free(gpu);
+    free(nopool);
+    q7_cuda_exec_free(e);
+    q7_exec_free(c);
+    q7_qdq_free(qdq);
+    q7_amax_table_free(t);
+    q7_model_free(m);
+    q7_npy_free(&x);
+}
+
 /* ---- batches, async submit, errors ---- */
 
 static void test_batch(const char * pt)
@@ -464,6 +539,7 @@ static void test_networks(void)
     test_fixture("yolov7");
     test_qdq("yolov7-tiny", "horses");
     test_qdq("yolov7", "horses");
+    test_qdq_trt("yolov7-tiny", "horses");
 }
 
 /* ---- benchmark ---- */

@@ -32,10 +32,6 @@ enum q7_status cli_net_create(struct q7_graph * g, const char * device, int fp16
     }
     if (strcmp(device, "cuda") != 0)
         return q7_error_set(Q7_ERR_ARG, "--device must be cpu or cuda, not '%s'", device);
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i]->op == Q7_OP_MAXPOOL && g->nodes[i]->in_quant)
-            return q7_error_set(Q7_ERR_UNSUPPORTED,
-                                "--qdq trt (quantized pools) is not implemented on CUDA yet");
     struct q7_cuda_params cp = q7_cuda_params_default();
     cp.fp16 = fp16;
     net->cuda = 1;

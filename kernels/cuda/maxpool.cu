@@ -8,6 +8,7 @@ using namespace q7c;
 
 struct pool_args {
     int kh, kw, sh, sw, ph, pw;
+    float fq_scale;
 };
 
 static __global__ void maxpool_kernel(dview x, dview y, int64_t total, pool_args p)
@@ -32,17 +33,18 @@ static __global__ void maxpool_kernel(dview x, dview y, int64_t total, pool_args
                     m = v;
             }
         }
-        store(y, offset_at(y, b, c, oy, ox), m);
+        store(y, offset_at(y, b, c, oy, ox), p.fq_scale != 0.0f ? fake_quant(m, p.fq_scale) : m);
     }
 }
 
 enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,
-                               const struct q7_pool_params * p, const struct q7_cuda_view * y)
+                               const struct q7_pool_params * p, float fq_scale,
+                               const struct q7_cuda_view * y)
 {
     const int64_t total = numel(y);
     if (total == 0)
         return Q7_OK;
-    pool_args a = {p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w};
+    pool_args a = {p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, fq_scale};
     Q7C_LAUNCH(maxpool_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
                total, a);
     return Q7_CUDA_LAUNCHED("maxpool");
