@@ -144,8 +144,13 @@ static enum q7_status scan_dir(const char * dir, int depth, struct path_list * l
         }
         snprintf(child, nd + nn + 2, "%s/%s", dir, de->d_name);
         struct stat sb;
-        if (stat(child, &sb) != 0)
-            continue; /* dangling link: glob skips it too */
+        if (stat(child, &sb) != 0) {
+            /* a dangling link: glob lists it and yolov7 reports it as it reads it; so do we
+             * (the loader names it once) */
+            if (strchr(de->d_name, '.') && is_image_path(de->d_name))
+                st = path_list_add(l, child, strlen(child), "", 0);
+            continue;
+        }
         if (S_ISDIR(sb.st_mode))
             st = scan_dir(child, depth + 1, l);
         else if (strchr(de->d_name, '.') && is_image_path(de->d_name))

@@ -79,6 +79,93 @@ static void compare_row(const char * what, const cJSON * got, const cJSON * want
     }
 }
 
+/* Occurrences of `needle` in tmp/<name>.log. */
+static int log_count(const char * name, const char * needle)
+{
+    char file[300];
+    snprintf(file, sizeof file, "%s.log", name);
+    char * s = slurp(file);
+    int n = 0;
+    for (const char * p = s; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(s);
+    return n;
+}
+
+static void sh(const char * fmt, const char * x, const char * y)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, fmt, x, y);
+    CHECKF(system(cmd) == 0, "setup failed: %s", cmd);
+}
+
+/* An evaluation over a folder as users have them: two good photos with labels, one without a
+ * label file, one with a corrupt label file, a file that is not an image, a truncated JPEG
+ * and a dangling link. The run goes on with what it can read, names each problem once, and
+ * scores the 3 usable images; a truncated checkpoint or a folder with nothing usable fails
+ * without touching an existing result file. */
+static void test_messy_folder(void)
+{
+    const char * narrow = q7t_fixture("family/deploy-yolov7-tiny.pt");
+    char d[300], a[2048];
+    snprintf(d, sizeof d, "%s/messy", g_tmp);
+    const char * src = q7t_fixture("yolov7-tiny/data");
+    sh("mkdir -p %s/images %s/labels", d, d);
+    /* fixture file (below data/) -> name in the messy folder */
+    static const char * const copies[][2] = {
+        {"images/val/bus.jpg", "images/good1.jpg"},   {"labels/val/bus.txt", "labels/good1.txt"},
+        {"images/val/zidane.jpg", "images/good2.jpg"}, {"labels/val/zidane.txt", "labels/good2.txt"},
+        {"images/val/dog.jpg", "images/nolabel.jpg"}, {"images/val/image1.jpg", "images/badlabel.jpg"},
+    };
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
+        snprintf(a, sizeof a, "%s/%s %s/%s", src, copies[i][0], d, copies[i][1]);
+        sh("cp %s%s", a, "");
+    }
+    sh("printf '0 nan 0.5 0.1 0.1\\n' > %s/labels/badlabel.txt%s", d, "");
+    sh("printf 'just some text, not a picture' > %s/images/broken.jpg%s", d, "");
+    snprintf(a, sizeof a, "%s/images/val/horses.jpg > %s/images/truncated.jpg", src, d);
+    sh("head -c 20000 %s", a, "");
+    sh("ln -s %s/nowhere.jpg %s/images/gone.jpg", d, d);
+    sh("chmod -R u+w %s%s", d, "");
+
+    snprintf(a, sizeof a, "eval --weights %s --data %s/images --img 320 --batch 2 --json %s/m.json",
+             narrow, d, g_tmp);
+    CHECK(q7("messy", a) == 0);
+    static const char * const named[] = {"badlabel.txt", "gone.jpg", "broken.jpg",
+                                         "truncated.jpg"};
+    for (int i = 0; i < 4; i++)
+        CHECKF(log_count("messy", named[i]) == 1, "%s named %d times in messy.log", named[i],
+               log_count("messy", named[i]));
+    CHECK(log_count("messy", "good1.jpg") == 0 && log_count("messy", "nolabel.jpg") == 0);
+    cJSON * j = tmp_json("m.json");
+    if (j) {
+        CHECKF(num(j, "images") == 3, "messy folder: %g images scored, expected 3",
+               num(j, "images"));
+        cJSON_Delete(j);
+    }
+    /* a truncated checkpoint: exit 1, the file name said, m.json untouched */
+    char * before = slurp("m.json");
+    snprintf(a, sizeof a, "%s > %s/cut.pt", narrow, g_tmp);
+    sh("head -c 30000 %s%s", a, "");
+    snprintf(a, sizeof a, "eval --weights %s/cut.pt --data %s/images --img 320 --json %s/m.json",
+             g_tmp, d, g_tmp);
+    CHECK(q7("messy_cut", a) == 1);
+    CHECK(log_has("messy_cut", "cut.pt"));
+    /* nothing usable: exit 1, m.json untouched */
+    char junk[400];
+    snprintf(junk, sizeof junk, "%s/junk/images", g_tmp);
+    sh("mkdir -p %s%s", junk, "");
+    sh("cp %s/images/broken.jpg %s/", d, junk);
+    sh("cp %s/images/truncated.jpg %s/", d, junk);
+    snprintf(a, sizeof a, "eval --weights %s --data %s --img 320 --json %s/m.json", narrow, junk,
+             g_tmp);
+    CHECK(q7("messy_none", a) == 1);
+    char * after = slurp("m.json");
+    CHECK(before && after && strcmp(before, after) == 0);
+    free(before);
+    free(after);
+}
+
 int main(void)
 {
     g_bin = getenv("Q7_BIN");
@@ -237,6 +324,8 @@ int main(void)
     snprintf(a, sizeof a, "run --weights %s/model.pt --amax %s/ref/amax.json --method mse "
              "--input %s/ref/input_horses.npy --output %s/rawq.npy", tiny, tiny, tiny, g_tmp);
     CHECK(q7("run_q", a) == 0);
+
+    test_messy_folder();
 
     /* bad input: clear messages, nonzero exits, nothing written */
     CHECK(q7("bad_cmd", "frobnicate") == 2);

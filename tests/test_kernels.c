@@ -211,25 +211,52 @@ static int64_t conv_out(int64_t in, int k, int s, int p, int d)
     return (in + 2 * p - d * (k - 1) - 1) / s + 1;
 }
 
-static void run_conv_case(const struct conv_case * cc)
+/* A conv case's parameters, output size, random input (a channel slice when in_extra > 0),
+ * weights and bias (malloc'ed). */
+struct conv_data {
+    struct q7_conv_params p;
+    int64_t oh, ow;
+    struct tview x;
+    float * weight, * bias;
+};
+
+static struct conv_data conv_data_make(const struct conv_case * cc)
 {
-    struct q7_conv_params p = {
+    struct conv_data d;
+    d.p = (struct q7_conv_params){
         .in_ch = cc->cin, .out_ch = cc->cout, .kh = cc->kh, .kw = cc->kw,
         .stride_h = cc->sh, .stride_w = cc->sw, .pad_h = cc->ph, .pad_w = cc->pw,
         .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->groups,
         .act = {.kind = cc->act, .slope = 0.1f},
     };
-    const int64_t oh = conv_out(cc->h, cc->kh, cc->sh, cc->ph, cc->dh);
-    const int64_t ow = conv_out(cc->w, cc->kw, cc->sw, cc->pw, cc->dw);
-    struct tview x = tview_make(cc->n, cc->cin, cc->h, cc->w, cc->in_extra / 2, cc->in_extra);
-    tview_fill(&x, -2.0f, 2.0f);
+    d.oh = conv_out(cc->h, cc->kh, cc->sh, cc->ph, cc->dh);
+    d.ow = conv_out(cc->w, cc->kw, cc->sw, cc->pw, cc->dw);
+    d.x = tview_make(cc->n, cc->cin, cc->h, cc->w, cc->in_extra / 2, cc->in_extra);
+    tview_fill(&d.x, -2.0f, 2.0f);
     const int64_t wn = (int64_t)cc->cout * (cc->cin / cc->groups) * cc->kh * cc->kw;
-    float * weight = malloc((size_t)wn * sizeof(float));
-    float * bias = malloc((size_t)cc->cout * sizeof(float));
+    d.weight = malloc((size_t)wn * sizeof(float));
+    d.bias = malloc((size_t)cc->cout * sizeof(float));
     for (int64_t i = 0; i < wn; i++)
-        weight[i] = q7t_rand_uniform(&g_rng, -0.5f, 0.5f);
+        d.weight[i] = q7t_rand_uniform(&g_rng, -0.5f, 0.5f);
     for (int i = 0; i < cc->cout; i++)
-        bias[i] = q7t_rand_uniform(&g_rng, -1.0f, 1.0f);
+        d.bias[i] = q7t_rand_uniform(&g_rng, -1.0f, 1.0f);
+    return d;
+}
+
+static void conv_data_free(struct conv_data * d)
+{
+    free(d->x.buf);
+    free(d->weight);
+    free(d->bias);
+}
+
+static void run_conv_case(const struct conv_case * cc)
+{
+    struct conv_data d = conv_data_make(cc);
+    const struct q7_conv_params p = d.p;
+    const int64_t oh = d.oh, ow = d.ow;
+    struct tview x = d.x;
+    float * weight = d.weight, * bias = d.bias;
     struct q7_conv_extra extra = {.in_scale = q7_fq_scale(cc->amax)};
 
     struct tview want = tview_make(cc->n, cc->cout, oh, ow, 0, 0);
@@ -259,9 +286,7 @@ static void run_conv_case(const struct conv_case * cc)
     }
     combo_reset();
     free(want.buf);
-    free(weight);
-    free(bias);
-    free(x.buf);
+    conv_data_free(&d);
 }
 
 static void test_conv_vs_ref(void)
@@ -967,23 +992,11 @@ static void test_conv_out_quant(void)
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         const struct conv_case * cc = &cases[ci];
-        struct q7_conv_params p = {
-            .in_ch = cc->cin, .out_ch = cc->cout, .kh = cc->kh, .kw = cc->kw,
-            .stride_h = cc->sh, .stride_w = cc->sw, .pad_h = cc->ph, .pad_w = cc->pw,
-            .dil_h = cc->dh, .dil_w = cc->dw, .groups = cc->groups,
-            .act = {.kind = cc->act, .slope = 0.1f},
-        };
-        const int64_t oh = conv_out(cc->h, cc->kh, cc->sh, cc->ph, cc->dh);
-        const int64_t ow = conv_out(cc->w, cc->kw, cc->sw, cc->pw, cc->dw);
-        struct tview x = tview_make(cc->n, cc->cin, cc->h, cc->w, 0, 0);
-        tview_fill(&x, -2.0f, 2.0f);
-        const int64_t wn = (int64_t)cc->cout * (cc->cin / cc->groups) * cc->kh * cc->kw;
-        float * weight = malloc((size_t)wn * sizeof(float));
-        float * bias = malloc((size_t)cc->cout * sizeof(float));
-        for (int64_t i = 0; i < wn; i++)
-            weight[i] = q7t_rand_uniform(&g_rng, -0.5f, 0.5f);
-        for (int i = 0; i < cc->cout; i++)
-            bias[i] = q7t_rand_uniform(&g_rng, -1.0f, 1.0f);
+        struct conv_data cd = conv_data_make(cc);
+        const struct q7_conv_params p = cd.p;
+        const int64_t oh = cd.oh, ow = cd.ow;
+        struct tview x = cd.x;
+        float * weight = cd.weight, * bias = cd.bias;
         const float * b = cc->bias ? bias : NULL;
         const float out_scale = 127.0f / 1.7f;
         struct q7_conv_extra plain = {.in_scale = q7_fq_scale(cc->amax)};
@@ -1023,9 +1036,7 @@ static void test_conv_out_quant(void)
             free(y1.buf);
         }
         combo_reset();
-        free(weight);
-        free(bias);
-        free(x.buf);
+        conv_data_free(&cd);
     }
 }
 

@@ -2,6 +2,7 @@
  * per-channel weight amax, fake-INT8 layer statistics and raw output given ref/amax.json,
  * and end-to-end calibration (histograms → amax per method) within the stated tolerances. */
 #include "engine/q7.h"
+#include "kernels/ref/ref_impl.h"
 #include "tests/test_common.h"
 
 #include <math.h>
@@ -316,22 +317,6 @@ static void capture_hook(void * user, const struct q7_node * nd, const struct q7
         memcpy(c->data, v->data, (size_t)c->n * sizeof(float));
 }
 
-static float act_of(float x, struct q7_act_params a)
-{
-    switch (a.kind) {
-    case Q7_ACT_SILU:
-        return x / (1.0f + expf(-x));
-    case Q7_ACT_LEAKY_RELU:
-        return x > 0.0f ? x : x * a.slope;
-    case Q7_ACT_RELU:
-        return x > 0.0f ? x : 0.0f;
-    case Q7_ACT_SIGMOID:
-        return 1.0f / (1.0f + expf(-x));
-    default:
-        return x;
-    }
-}
-
 /* Feeds every node's output to the quantizers that read it (calibration). */
 static void collect_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
 {
@@ -424,7 +409,7 @@ static void test_quant_at_source(const char * model, enum q7_qdq_mode mode)
         int64_t hw = nd->out.shape[2] * nd->out.shape[3], bad = 0;
         const float * bias = nd->w[Q7_W_BIAS] ? nd->w[Q7_W_BIAS]->data : NULL;
         for (int64_t i = 0; cap.data && i < cap.n; i++) {
-            float want = act_of(bias ? bias[i / hw] : 0.0f, nd->p.conv.act);
+            float want = q7_ref_act_apply(bias ? bias[i / hw] : 0.0f, nd->p.conv.act);
             bad += fabsf(cap.data[i] - want) > 1e-6f * (1.0f + fabsf(want));
         }
         CHECKF(cap.data && bad == 0, "%s: amax 0 on %s: %lld outputs are not act(bias)", model,

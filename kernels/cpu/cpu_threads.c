@@ -9,12 +9,14 @@
  * oversubscribe the cores and spin-wait against this pool between GEMMs.
  *
  * Workers sleep on a condition variable between regions (no spinning), so an idle q7 costs
- * no CPU. */
+ * no CPU. At exit they are told to stop and joined (no thread outlives the process's
+ * teardown; memory checkers see nothing left behind). */
 #include "kernels/cpu/cpu_impl.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #ifdef Q7_HAVE_OPENBLAS
@@ -35,6 +37,8 @@ struct pool {
     atomic_llong next;
     int job_workers; /* workers 1..job_workers take part */
     int pending;     /* of those, how many have not finished */
+    int quit;        /* exit handler: workers return */
+    pthread_t tids[Q7_CPU_MAX_THREADS];
 };
 
 static struct pool g_pool = {
@@ -80,8 +84,10 @@ static void * worker_main(void * arg)
     pthread_mutex_lock(&pl->lock);
     uint64_t seen = g_start_generation[index];
     for (;;) {
-        while (pl->generation == seen)
+        while (pl->generation == seen && !pl->quit)
             pthread_cond_wait(&pl->wake, &pl->lock);
+        if (pl->quit)
+            break;
         seen = pl->generation;
         if (index > pl->job_workers)
             continue;
@@ -94,7 +100,25 @@ static void * worker_main(void * arg)
         if (--pl->pending == 0)
             pthread_cond_signal(&pl->done);
     }
+    pthread_mutex_unlock(&pl->lock);
     return NULL;
+}
+
+/* atexit: stops and joins the workers (a region still running finishes first). */
+static void stop_workers(void)
+{
+    struct pool * pl = &g_pool;
+    pthread_mutex_lock(&pl->lock);
+    pl->quit = 1;
+    const int n = pl->n_workers;
+    pthread_cond_broadcast(&pl->wake);
+    pthread_mutex_unlock(&pl->lock);
+    for (int i = 1; i <= n; i++)
+        pthread_join(pl->tids[i], NULL);
+    pthread_mutex_lock(&pl->lock);
+    pl->n_workers = 0;
+    pl->quit = 0;
+    pthread_mutex_unlock(&pl->lock);
 }
 
 /* A forked child has none of the parent's workers: start from scratch there. */
@@ -106,12 +130,14 @@ static void reset_after_fork(void)
     pthread_mutex_init(&g_region, NULL);
     g_pool.n_workers = 0;
     g_pool.pending = 0;
+    g_pool.quit = 0;
     tls_in_region = 0;
 }
 
-static void register_fork_handler(void)
+static void register_handlers(void)
 {
     pthread_atfork(NULL, NULL, reset_after_fork);
+    atexit(stop_workers);
 }
 
 /* Starts workers up to n_threads - 1; on failure runs with the ones it has. Called with
@@ -120,15 +146,11 @@ static void grow_workers(struct pool * pl)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (pl->n_workers < pl->n_threads - 1)
-        pthread_once(&once, register_fork_handler);
-    while (pl->n_workers < pl->n_threads - 1) {
-        pthread_t tid;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        g_start_generation[pl->n_workers + 1] = pl->generation;
-        int rc = pthread_create(&tid, &attr, worker_main, (void *)(intptr_t)(pl->n_workers + 1));
-        pthread_attr_destroy(&attr);
+        pthread_once(&once, register_handlers);
+    while (pl->n_workers < pl->n_threads - 1 && !pl->quit) {
+        const int index = pl->n_workers + 1;
+        g_start_generation[index] = pl->generation;
+        int rc = pthread_create(&pl->tids[index], NULL, worker_main, (void *)(intptr_t)index);
         if (rc != 0) {
             pl->n_threads = pl->n_workers + 1;
             break;
