@@ -94,7 +94,7 @@ static int log_count(const char * name, const char * needle)
 
 static void sh(const char * fmt, const char * x, const char * y)
 {
-    char cmd[2048];
+    char cmd[8192];
     snprintf(cmd, sizeof cmd, fmt, x, y);
     CHECKF(system(cmd) == 0, "setup failed: %s", cmd);
 }
@@ -107,7 +107,7 @@ static void sh(const char * fmt, const char * x, const char * y)
 static void test_messy_folder(void)
 {
     const char * narrow = q7t_fixture("family/deploy-yolov7-tiny.pt");
-    char d[300], a[2048];
+    char d[300], a[4096];
     snprintf(d, sizeof d, "%s/messy", g_tmp);
     const char * src = q7t_fixture("yolov7-tiny/data");
     sh("mkdir -p %s/images %s/labels", d, d);
