@@ -411,10 +411,17 @@ enum q7_status q7_ym_upsample(struct q7_ym_ctx * c, const struct q7_ym_args * a,
     if (has_size) {
         hw->h = hw->w = size_v;
     } else {
-        hw->h = (int64_t)floor((double)hw->h * sf_v);
-        hw->w = (int64_t)floor((double)hw->w * sf_v);
-        if (hw->h < 1 || hw->w < 1)
+        /* repeated upsampling grows the probe geometrically: bound it before the cast */
+        const double h = floor((double)hw->h * sf_v), w = floor((double)hw->w * sf_v);
+        if (h < 1.0 || w < 1.0)
             return q7_error_set(Q7_ERR_FORMAT, "Upsample: scale %g gives an empty output", sf_v);
+        if (h > Q7_YM_MAX_PROBE_SIDE || w > Q7_YM_MAX_PROBE_SIDE)
+            return q7_error_set(Q7_ERR_LIMIT, "Upsample: the %dx%d stride probe grows past "
+                                "%lld pixels a side (upsampling repeated too often)",
+                                Q7_YM_STRIDE_PROBE, Q7_YM_STRIDE_PROBE,
+                                (long long)Q7_YM_MAX_PROBE_SIDE);
+        hw->h = (int64_t)h;
+        hw->w = (int64_t)w;
     }
     *out = m;
     return Q7_OK;

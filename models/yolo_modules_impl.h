@@ -16,6 +16,9 @@
 #define Q7_YM_MAX_SHAPE_ELEMS ((uint64_t)1 << 40)
 /* The square input of Model.__init__'s stride probe (s = 256, "2x min stride"). */
 #define Q7_YM_STRIDE_PROBE 256
+/* Largest side a feature map of the stride probe may reach (any real model stays at 256 or
+ * below; upsampling repeated by a hostile config would grow it past int64). */
+#define Q7_YM_MAX_PROBE_SIDE ((int64_t)1 << 24)
 
 struct q7_ym_ctx {
     struct q7_pyheap * h;

@@ -13,7 +13,8 @@
  *   images       a 100000x100000 PNG header, a 65500x65500 JPEG header, JPEGs with lying
  *                EXIF blocks (counts, offsets, values, types, a cut-off segment)
  *   labels       NaN, inf, negative, huge, fractional class, wrong column counts
- *   yaml         python tags, an alias bomb, absurd width, deep nesting
+ *   yaml         python tags, an alias bomb, absurd width, deep nesting, upsampling
+ *                repeated until the stride probe overflows
  *
  * Cases that need the fixtures (the family checkpoints) are skipped with a note when they are
  * missing; the rest builds its files itself. */
@@ -857,6 +858,11 @@ static void test_yaml(void)
     static const char deep_repeat[] =
         "nc: 80\ndepth_multiple: 1.0e+9\nwidth_multiple: 1.0\nanchors: 3\n"
         "backbone:\n  [[-1, 1000000000, Conv, [16, 3, 1]]]\nhead:\n  [[-1, 1, Conv, [16, 1, 1]]]\n";
+    /* 64 repeated x2 upsamples: the stride probe would reach 256 * 2^64 pixels a side */
+    static const char upsample_tower[] =
+        "nc: 4\ndepth_multiple: 1.0\nwidth_multiple: 0.25\nanchors: 3\n"
+        "backbone:\n  [[-1, 1, Conv, [32, 3, 2]]]\n"
+        "head:\n  [[-1, 64, nn.Upsample, [None, 2, 'nearest']],\n   [-1, 1, Conv, [16, 1, 1]]]\n";
     struct buf deep = {0};
     for (int i = 0; i < 10000; i++)
         buf_u8(&deep, '[');
@@ -868,6 +874,7 @@ static void test_yaml(void)
                  {"alias_bomb.yaml", (const char *)bomb.p},
                  {"wide.yaml", wide},
                  {"repeats.yaml", deep_repeat},
+                 {"upsample_tower.yaml", upsample_tower},
                  {"deep.yaml", (const char *)deep.p}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char * path = tpath(cases[i].name);
