@@ -14,7 +14,7 @@
 #                                  the seeds in tests/fuzz/corpus/<harness>/ are read-only)
 #   fuzz-out/<harness>/crash-*, leak-*, timeout-*, oom-*   reproducers
 #   fuzz-out/<harness>.log         the fuzzer's log; the summary below reads its final stats
-#   fuzz-out/runs.tsv              one line per harness run: date, harness, seconds,
+#   fuzz-out/runs.tsv              one line per harness run: date, harness, seconds run,
 #                                  executions, total executions of that harness so far
 # A reproducer, once the bug is fixed, goes (small) into tests/fuzz/regress/<harness>/.
 # Reproduce one: build-fuzz/fuzz/fuzz_<harness> fuzz-out/<harness>/crash-...
@@ -124,6 +124,9 @@ for h in "${harnesses[@]}"; do
     # every run adds a line to fuzz-out/runs.tsv; the total column sums a harness's runs
     prev=$(awk -F'\t' -v h="$h" '$2 == h { t += $4 } END { print t + 0 }' fuzz-out/runs.tsv \
         2>/dev/null || echo 0)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$h" "$secs" "${execs:-0}" \
+    # seconds actually fuzzed (libFuzzer's "Done N runs in S second(s)"), or the seconds asked
+    # when it printed none (a run that died on a finding)
+    ran=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$h" "${ran:-$secs}" "${execs:-0}" \
         "$((prev + ${execs:-0}))" >>fuzz-out/runs.tsv
 done
