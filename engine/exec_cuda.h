@@ -106,7 +106,8 @@ enum q7_status q7_cuda_exec_wait(struct q7_cuda_exec * e);
 enum q7_status q7_cuda_exec_set_conv_quant(struct q7_cuda_exec * e, int node_id, float in_scale,
                                            const float * weight_amax);
 /* Sets every conv from its graph quantizers (node->in_quant / node->w_quant, as the CPU
- * executor's q7_exec_refresh_weights): input scale q7_quantizer_active_scale(in_quant),
+ * executor's q7_exec_refresh_weights): input scale q7_quant_input_scale(in_quant), -1 for
+ * a quantizer whose amax is <= 2^-24, and the same for max pools (--qdq trt);
  * weights quantized when q7_quant_is_active(w_quant) (per-channel amax, or one amax for all
  * channels). */
 enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e);

@@ -246,15 +246,11 @@ enum q7_status q7_cuda_exec_refresh_quant(struct q7_cuda_exec * e)
         const struct q7_node * nd = e->g->nodes[i];
         if (!e->plan.live[i] || (nd->op != Q7_OP_CONV2D && nd->op != Q7_OP_MAXPOOL))
             continue;
-        float in_scale = q7_quantizer_active_scale(nd->in_quant);
-        const struct q7_quantizer * iq = nd->in_quant;
-        if (q7_quant_is_active(iq) && iq->axis == -1 && iq->n_amax == 1 &&
-            iq->amax[0] <= 1.0f / 16777216.0f)
-            in_scale = -1.0f; /* the reference's rule: amax <= 2^-24 quantizes to 0 */
+        int on;
+        float in_scale = q7_quant_input_scale(nd->in_quant, &on);
+        if (on && in_scale == 0.0f)
+            in_scale = -1.0f; /* amax <= 2^-24: the input quantizes to 0 */
         if (nd->op == Q7_OP_MAXPOOL) { /* --qdq trt: the pool quantizes its output */
-            if (in_scale != 0.0f && (iq->axis != -1 || iq->n_amax != 1))
-                return q7_error_set(Q7_ERR_UNSUPPORTED, "%s: per-channel pool quantizer",
-                                    iq->name);
             e->np[i].in_scale = in_scale;
             continue;
         }

@@ -22,15 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 127/amax as the reference computes it, 0 for amax <= 2^-24 (its rule: all zeros). */
-static float active_scale(const struct q7_quantizer * q, int * on)
-{
-    *on = q7_quant_is_active(q) && q->axis == -1 && q->n_amax == 1;
-    if (!*on)
-        return 0.0f;
-    return q->amax[0] <= 1.0f / 16777216.0f ? 0.0f : 127.0f / q->amax[0];
-}
-
 static int commutes_with_fq(enum q7_op op)
 {
     return op == Q7_OP_CONCAT || op == Q7_OP_MAXPOOL || op == Q7_OP_UPSAMPLE ||
@@ -125,7 +116,7 @@ enum q7_status q7_exec_refresh_weights(struct q7_exec * e)
         free(e->qweights[i]);
         e->qweights[i] = NULL;
         int on;
-        e->in_scale[i] = active_scale(nd->in_quant, &on);
+        e->in_scale[i] = q7_quant_input_scale(nd->in_quant, &on);
         e->in_on[i] = (uint8_t)on;
         if (nd->op != Q7_OP_CONV2D || !q7_quant_is_active(nd->w_quant))
             continue;
@@ -142,7 +133,7 @@ enum q7_status q7_exec_refresh_weights(struct q7_exec * e)
     return plan_sources(e);
 }
 
-void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_copied)
+void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_by_reader)
 {
     int a = 0, c = 0;
     for (int i = 0; i < e->g->n_nodes; i++) {
@@ -154,5 +145,5 @@ void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_
             c++;
     }
     *n_at_source = a;
-    *n_copied = c;
+    *n_by_reader = c;
 }

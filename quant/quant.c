@@ -165,19 +165,20 @@ int q7_quant_is_active(const struct q7_quantizer * q)
     return q && q->enabled && !q->calibrating && q->n_amax > 0 && q->amax;
 }
 
-float q7_quantizer_active_scale(const struct q7_quantizer * q)
-{
-    if (!q7_quant_is_active(q) || q->axis != -1 || q->n_amax != 1)
-        return 0.0f;
-    return q7_fq_scale(q->amax[0]);
-}
-
 /* ---- fake quantization ---- */
 
 /* The reference's scale with its epsilon rule (0: everything becomes 0). */
 static float fq_scale(float amax, float max_bound)
 {
     return amax <= AMAX_EPSILON ? 0.0f : max_bound / amax;
+}
+
+float q7_quant_input_scale(const struct q7_quantizer * q, int * on)
+{
+    const int active = q7_quant_is_active(q) && q->axis == -1 && q->n_amax == 1;
+    if (on)
+        *on = active;
+    return active ? fq_scale(q->amax[0], Q7_FQ_MAX_BOUND) : 0.0f;
 }
 
 static int is_spec_format(const struct q7_quantizer * q)

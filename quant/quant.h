@@ -68,10 +68,11 @@ void q7_quant_set_calibrating(struct q7_quantizer * q, int calibrating);
 enum q7_status q7_quant_set_enabled_matching(struct q7_quantizer ** qs, int n,
                                              const char * regex, int enabled, int * n_matched);
 
-/* The scale the kernels apply to a conv input (struct q7_conv_extra.in_scale): 127 / amax
- * for an enabled, calibrated, per-tensor quantizer that is not calibrating, else 0 (off).
- * NULL gives 0. */
-float q7_quantizer_active_scale(const struct q7_quantizer * q);
+/* The input fake-quant an executor applies for q (struct q7_conv_extra.in_scale): *on = 1
+ * for an enabled, calibrated, per-tensor quantizer that is not calibrating, and the result
+ * is 127 / amax, or 0 when amax <= 2^-24 (the reference's rule: everything becomes 0).
+ * *on = 0 and 0 otherwise (NULL included). `on` may be NULL. */
+float q7_quant_input_scale(const struct q7_quantizer * q, int * on);
 /* Whether q would change data now (enabled, calibrated, not calibrating). */
 int q7_quant_is_active(const struct q7_quantizer * q);
 

@@ -591,15 +591,19 @@ static void test_fake_quant(void)
     for (int i = 0; i < 10; i++)
         CHECKF(y[i] == want[i] && signbit(y[i]) == signbit(want[i]), "fq(%g) = %g, want %g",
                (double)x[i], (double)y[i], (double)want[i]);
-    CHECK(q7_quantizer_active_scale(q) == 1.0f);
+    int on = 0;
+    CHECK(q7_quant_input_scale(q, &on) == 1.0f && on);
     q7_quant_set_calibrating(q, 1);
-    CHECK(q7_quantizer_active_scale(q) == 0.0f);
+    CHECK(q7_quant_input_scale(q, &on) == 0.0f && !on);
     q7_quant_set_calibrating(q, 0);
     q7_quant_set_enabled(q, 0);
-    CHECK(q7_quantizer_active_scale(q) == 0.0f && q7_quantizer_active_scale(NULL) == 0.0f);
+    CHECK(q7_quant_input_scale(q, &on) == 0.0f && !on);
+    CHECK(q7_quant_input_scale(NULL, NULL) == 0.0f);
     /* amax <= 2^-24 quantizes to 0 (the reference's epsilon rule) */
     a = 1e-8f;
     CHECK_OK(q7_quant_set_amax(q, &a, 1));
+    q7_quant_set_enabled(q, 1);
+    CHECK(q7_quant_input_scale(q, &on) == 0.0f && on); /* active, and every input becomes 0 */
     const float small[] = {1e-8f, -5e-9f};
     CHECK_OK(q7_quant_fake(q, small, y, 2));
     CHECK(y[0] == 0.0f && y[1] == 0.0f);
