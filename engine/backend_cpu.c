@@ -2,18 +2,29 @@
  * otherwise (or everywhere with use_ref). */
 #include "engine/exec_impl.h"
 
-#include "kernels/ref/fake_quant.h"
-
 #include <stdlib.h>
-
 #include <string.h>
 
 #define MAX_VIEWS 64
 
-/* Per-tensor fake quantization of a view in place (pool input quantizers). */
-static void fake_quant_view(const struct q7_view * v, float scale)
+/* Replaces *x by a fake-quantized contiguous copy of it in the executor's scratch. */
+static enum q7_status quantized_copy(struct q7_exec * e, const struct q7_node * nd, float scale,
+                                     struct q7_view * x)
 {
-    q7_cpu_fake_quant_copy(v, scale, v);
+    size_t need = (size_t)(x->n * x->c * x->h * x->w);
+    if (need > e->qin_cap) {
+        free(e->qin);
+        e->qin = malloc(need * sizeof(float));
+        e->qin_cap = e->qin ? need : 0;
+        if (!e->qin)
+            return q7_error_set(Q7_ERR_OOM, "%s: out of memory", nd->name);
+    }
+    struct q7_view q = *x;
+    q.data = e->qin;
+    q.batch_stride = q.c * q.h * q.w;
+    q7_cpu_fake_quant_copy(x, scale, &q);
+    *x = q;
+    return Q7_OK;
 }
 
 enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
@@ -43,27 +54,19 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
         if (e->qweights[id])
             w = e->qweights[id];
         /* An input not quantized at its source (exec_quant.c): a 1x1 conv quantizes it as it
-         * packs it (each element read once); a larger kernel would quantize each element once
-         * per tap, so it quantizes a contiguous copy first (measured on yolov7, 1 thread: the
-         * copy for every conv 1.016x FP32, packing for every conv 1.046x; 1x1 convs alone are
-         * faster packing). Same values bit for bit either way. */
-        const int pack_quant = nd->p.conv.kh * nd->p.conv.kw == 1 && e->in_scale[id] != 0.0f;
-        if (quant_in && (!ref || e->in_scale[id] == 0.0f) && !pack_quant) {
-            size_t need = (size_t)(xs[0].n * xs[0].c * xs[0].h * xs[0].w);
-            if (need > e->qin_cap) {
-                free(e->qin);
-                e->qin = malloc(need * sizeof(float));
-                e->qin_cap = e->qin ? need : 0;
-                if (!e->qin)
-                    return q7_error_set(Q7_ERR_OOM, "%s: out of memory", nd->name);
-            }
-            struct q7_view q = xs[0];
-            q.data = e->qin;
-            q.batch_stride = q.c * q.h * q.w;
-            q7_cpu_fake_quant_copy(&xs[0], e->in_scale[id], &q);
-            xs[0] = q;
+         * packs it (each element read once), and so does the reference kernel; a larger
+         * optimized kernel would quantize each element once per tap, so it quantizes a
+         * contiguous copy first (measured on yolov7, 1 thread: the copy for every conv 1.016x
+         * FP32, packing for every conv 1.046x; 1x1 convs alone are faster packing), as does an
+         * input whose quantizer zeroes it. Same values bit for bit either way. */
+        const int kernel_quant =
+            e->in_scale[id] != 0.0f && (ref || nd->p.conv.kh * nd->p.conv.kw == 1);
+        if (quant_in && kernel_quant) {
+            extra.in_scale = e->in_scale[id];
         } else if (quant_in) {
-            extra.in_scale = e->in_scale[id]; /* the kernel quantizes as it reads */
+            enum q7_status st = quantized_copy(e, nd, e->in_scale[id], &xs[0]);
+            if (st)
+                return st;
         }
         if (ref)
             q7_ref_conv2d(&xs[0], w, b, &nd->p.conv, &extra, &y);
@@ -90,8 +93,8 @@ enum q7_status q7_exec_node_cpu(struct q7_exec * e, int id, float * out)
             q7_ref_maxpool(&xs[0], &nd->p.pool, &y);
         else
             q7_cpu_maxpool(&xs[0], &nd->p.pool, &y);
-        if (quant_in) /* fake-quant commutes with max: apply it to the output */
-            fake_quant_view(&y, e->in_scale[id]);
+        if (quant_in) /* fake-quant commutes with max: apply it to the output, in place */
+            q7_cpu_fake_quant_copy(&y, e->in_scale[id], &y);
         return Q7_OK;
     case Q7_OP_UPSAMPLE:
         if (ref)

@@ -52,7 +52,7 @@ enum q7_status q7_exec_refresh_weights(struct q7_exec * e);
  * already quantized where it was produced (a conv's epilogue; see exec_quant.c) and how many
  * quantize it themselves (a 1x1 conv while packing it, others into a copy). Without a hook
  * set; a hook turns the former off. */
-void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_copied);
+void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_by_reader);
 
 /* Memory of the current plan: the arena's size, and the sum of all activation buffers
  * without sharing (what a naive executor would hold). */

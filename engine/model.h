@@ -32,7 +32,6 @@ struct q7_model {
 /* Loads a checkpoint (.pt) or a yaml config (.yaml/.yml) and builds its graph. Caller frees. */
 enum q7_status q7_model_load(const char * path, const struct q7_model_params * p,
                              struct q7_model ** out);
-/* Applies yolov7's Model.fuse() to the graph (fold BN, fuse RepConv, fold implicit). */
 /* yolov7's Model.fuse() (q7_pass_fuse_model: BN folded, RepConv fused, implicit layers
  * folded), then each activation that follows a conv moved into the conv's epilogue
  * (q7_pass_fuse_act: the same values, one pass over memory less; layer outputs follow). */

@@ -409,7 +409,8 @@ enum q7_status q7_coco_eval(const struct q7_coco_gt * gt, const struct q7_coco_d
     {
         const size_t big = ng_ref > nd_ref ? ng_ref : nd_ref;
         struct ev_ref * tmp = malloc((big + 1) * sizeof *tmp);
-        const int ok = tmp && sort_refs(gref, ng_ref, K, I, tmp) && sort_refs(dref, nd_ref, K, I, tmp);
+        const int ok = tmp && sort_refs(gref, ng_ref, K, I, tmp) &&
+                       sort_refs(dref, nd_ref, K, I, tmp);
         free(tmp);
         if (!ok)
             goto oom;

@@ -133,7 +133,7 @@ enum q7_status q7_calib_hist_set(struct q7_calib_hist * h, const int64_t * count
                                  int64_t n_bins, float edge_max, float width, int64_t n_edges);
 
 /* For a histogram recorded without its step (ref/histograms.json keeps counts and the last
- * edge only) that has more than Q7_HIST_DEFAULT_BINS bins, so grew: the step of the
+ * edge only) whose bin count is not Q7_HIST_DEFAULT_BINS, so it grew: the step of the
  * reference's arange edges, guessed as the float nearest edge_max / n_bins (searching 64 ulps
  * each way) whose arange of n_bins + 1 values ends exactly at edge_max; 0 when none does
  * (then linspace edges are used). On the fixtures this reproduces the reference's mse amax

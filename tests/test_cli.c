@@ -113,9 +113,12 @@ static void test_messy_folder(void)
     sh("mkdir -p %s/images %s/labels", d, d);
     /* fixture file (below data/) -> name in the messy folder */
     static const char * const copies[][2] = {
-        {"images/val/bus.jpg", "images/good1.jpg"},   {"labels/val/bus.txt", "labels/good1.txt"},
-        {"images/val/zidane.jpg", "images/good2.jpg"}, {"labels/val/zidane.txt", "labels/good2.txt"},
-        {"images/val/dog.jpg", "images/nolabel.jpg"}, {"images/val/image1.jpg", "images/badlabel.jpg"},
+        {"images/val/bus.jpg", "images/good1.jpg"},
+        {"labels/val/bus.txt", "labels/good1.txt"},
+        {"images/val/zidane.jpg", "images/good2.jpg"},
+        {"labels/val/zidane.txt", "labels/good2.txt"},
+        {"images/val/dog.jpg", "images/nolabel.jpg"},
+        {"images/val/image1.jpg", "images/badlabel.jpg"},
     };
     for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++) {
         snprintf(a, sizeof a, "%s/%s %s/%s", src, copies[i][0], d, copies[i][1]);

@@ -677,7 +677,8 @@ static void unit_coco_order(void)
     for (int i = 0; i < 20; i++) {
         imgs[gt.n_images++] = (struct q7_coco_image){100 - i * 3, "", 0, 0};
         for (int j = 0; j < 6; j++) {
-            double w = 5 + 150 * q7t_rand_uniform(&rng, 0, 1), h = 5 + 150 * q7t_rand_uniform(&rng, 0, 1);
+            double w = 5 + 150 * q7t_rand_uniform(&rng, 0, 1);
+            double h = 5 + 150 * q7t_rand_uniform(&rng, 0, 1);
             double x = 300 * q7t_rand_uniform(&rng, 0, 1), y = 300 * q7t_rand_uniform(&rng, 0, 1);
             anns[gt.n_anns] = (struct q7_coco_ann){gt.n_anns + 1, 100 - i * 3,
                                                    cats[(int)(q7t_rand_uniform(&rng, 0, 5)) % 5],
@@ -688,7 +689,8 @@ static void unit_coco_order(void)
     enum { ND = 900 };
     struct q7_coco_det * d = malloc(ND * sizeof *d);
     for (int k = 0; k < ND; k++) {
-        const struct q7_coco_ann * a = &anns[(int)q7t_rand_uniform(&rng, 0, (float)gt.n_anns) % gt.n_anns];
+        const int pick = (int)q7t_rand_uniform(&rng, 0, (float)gt.n_anns) % gt.n_anns;
+        const struct q7_coco_ann * a = &anns[pick];
         const int big = k < 60; /* one (image, category) group of 60 */
         d[k].image_id = big ? 100 : a->image_id;
         d[k].category_id = big ? 3 : a->category_id;

@@ -291,7 +291,7 @@ static void test_trt_placement(void)
     q7_model_free(m);
 }
 
-/* A hook that does nothing: with one set, the executor quantizes every input into a copy
+/* A hook that does nothing: with one set, every reader quantizes its own input
  * (nothing at its source), the plain path to compare the other with. */
 static void noop_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
 {
@@ -343,19 +343,16 @@ static float * run_raw(struct q7_exec * e, const struct q7_npy * x, int64_t * le
  * amax 0 makes its conv see zeros (the reference's rule), whichever path. */
 static void test_quant_at_source(const char * model, const char * input, enum q7_qdq_mode mode)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s", q7t_fixture(model));
     struct q7_model * m = NULL;
     struct q7_qdq * qdq = NULL;
     struct q7_exec * e = NULL;
     struct q7_npy x = {0};
-    CHECK_OK(q7_model_load(path, NULL, &m));
+    CHECK_OK(q7_model_load(q7t_fixture(model), NULL, &m));
     if (!m)
         return;
     CHECK_OK(q7_model_fuse(m));
     CHECK_OK(q7_qdq_insert(m->graph, mode, &qdq));
-    snprintf(path, sizeof path, "%s", q7t_fixture(input));
-    CHECK_OK(q7_npy_load(path, &x));
+    CHECK_OK(q7_npy_load(q7t_fixture(input), &x));
     if (!qdq || !x.data)
         goto done;
     /* amax: the max of each quantizer's input on this image (trt: leaders shared) */
@@ -372,10 +369,10 @@ static void test_quant_at_source(const char * model, const char * input, enum q7
     q7_qdq_set_calibrating(qdq, 0);
     CHECK_OK(q7_qdq_compute_amax(qdq, Q7_CALIB_MAX, NULL));
     CHECK_OK(q7_exec_refresh_weights(e));
-    int at_source = 0, copied = 0;
-    q7_exec_quant_sources(e, &at_source, &copied);
-    CHECKF(at_source > 0, "%s: %d inputs quantized at source, %d into copies",
-           model, at_source, copied);
+    int at_source = 0, by_reader = 0;
+    q7_exec_quant_sources(e, &at_source, &by_reader);
+    CHECKF(at_source > 0, "%s: %d inputs quantized at source, %d by their reader", model,
+           at_source, by_reader);
     int64_t n1 = 0, n2 = 0;
     float * fast = run_raw(e, &x, &n1);
     q7_exec_set_hook(e, noop_hook, NULL);
@@ -385,7 +382,7 @@ static void test_quant_at_source(const char * model, const char * input, enum q7
            "%s (%s): quantized at source differs from quantized copies", model,
            mode == Q7_QDQ_TRT ? "trt" : "seed");
     printf("  %s (%s): %d inputs quantized where produced, %d by their reader: same output bit "
-           "for bit\n", model, mode == Q7_QDQ_TRT ? "trt" : "seed", at_source, copied);
+           "for bit\n", model, mode == Q7_QDQ_TRT ? "trt" : "seed", at_source, by_reader);
     free(fast);
     free(plain);
 

@@ -30,6 +30,24 @@ static enum q7_status time_run(struct q7_exec * e, struct q7_cuda_exec * ce, con
     return st;
 }
 
+/* The executor bench times: CPU (reference kernels with `ref`), or CUDA with per-node
+ * profiling; its fake quantization is the graph's quantizers as they are now. */
+static enum q7_status create_exec(struct q7_graph * g, int cuda, int fp16, int threads, int ref,
+                                  struct q7_exec ** e, struct q7_cuda_exec ** ce)
+{
+    if (cuda) {
+        struct q7_cuda_params cp = q7_cuda_params_default();
+        cp.fp16 = fp16;
+        cp.profile = 1;
+        enum q7_status st = q7_cuda_exec_create(g, &cp, ce);
+        return st ? st : q7_cuda_exec_refresh_quant(*ce);
+    }
+    struct q7_exec_params ep = q7_exec_params_default();
+    ep.threads = threads;
+    ep.use_ref = ref;
+    return q7_exec_create(g, &ep, e);
+}
+
 /* Sorts v (small n) and returns its median. */
 static double median(double * v, int n)
 {
@@ -100,8 +118,7 @@ int cmd_bench(int argc, char ** argv)
     struct layer_time * lt = NULL;
     int rc = 1;
     enum q7_status st = q7_model_load(weights ? weights : cfg, NULL, &m);
-    if (st || (!unfused && (st = q7_model_fuse(m))) ||
-        (st = q7_graph_compact(m->graph)))
+    if (st || (!unfused && (st = q7_model_fuse(m))))
         goto done;
     struct q7_graph * g = m->graph;
     enum q7_qdq_mode mode = Q7_QDQ_SEED;
@@ -112,46 +129,22 @@ int cmd_bench(int argc, char ** argv)
         goto done;
     int size = img > 0 ? img : g->img_size;
     int cuda = device && strcmp(device, "cpu") != 0;
-    if (cuda) {
-        if (strcmp(device, "cuda") != 0) {
-            st = q7_error_set(Q7_ERR_ARG, "--device must be cpu or cuda");
-            goto done;
-        }
-        struct q7_cuda_params cp = q7_cuda_params_default();
-        cp.fp16 = fp16;
-        cp.profile = 1;
-        if ((st = q7_cuda_exec_create(g, &cp, &ce)) || (amax && (st = q7_cuda_exec_refresh_quant(ce))))
-            goto done;
-    } else {
-        struct q7_exec_params ep = q7_exec_params_default();
-        ep.threads = threads;
-        ep.use_ref = ref;
-        if (fp16) {
-            st = q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
-            goto done;
-        }
-        if ((st = q7_exec_create(g, &ep, &e)))
-            goto done;
+    if (cuda && strcmp(device, "cuda") != 0) {
+        st = q7_error_set(Q7_ERR_ARG, "--device must be cpu or cuda");
+        goto done;
     }
-    if (compare) { /* executors keep the quantizer state they were created or refreshed with */
-        if ((st = q7_qdq_set_enabled(qdq, ".*", 0, NULL)))
-            goto done;
-        if (cuda) {
-            struct q7_cuda_params cp = q7_cuda_params_default();
-            cp.fp16 = fp16;
-            cp.profile = 1;
-            st = q7_cuda_exec_create(g, &cp, &ce32);
-            if (!st)
-                st = q7_cuda_exec_refresh_quant(ce32);
-        } else {
-            struct q7_exec_params ep = q7_exec_params_default();
-            ep.threads = threads;
-            ep.use_ref = ref;
-            st = q7_exec_create(g, &ep, &e32);
-        }
-        if (st || (st = q7_qdq_set_enabled(qdq, ".*", 1, NULL)))
-            goto done;
+    if (!cuda && fp16) {
+        st = q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
+        goto done;
     }
+    if ((st = create_exec(g, cuda, fp16, threads, ref, &e, &ce)))
+        goto done;
+    /* --compare: executors keep the quantizer state they were created with, so a second one
+     * created with every quantizer off runs the FP32 network */
+    if (compare && ((st = q7_qdq_set_enabled(qdq, ".*", 0, NULL)) ||
+                    (st = create_exec(g, cuda, fp16, threads, ref, &e32, &ce32)) ||
+                    (st = q7_qdq_set_enabled(qdq, ".*", 1, NULL))))
+        goto done;
     int64_t rows, no, n_in = (int64_t)batch * 3 * size * size;
     if ((st = cuda ? q7_cuda_exec_output_rows(ce, batch, size, size, &rows, &no)
                    : q7_exec_output_rows(e, batch, size, size, &rows, &no)))
@@ -171,19 +164,18 @@ int cmd_bench(int argc, char ** argv)
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = (float)(seed >> 40) / 16777216.0f;
     }
-    for (int r = 0; r < warmup; r++)
-        if ((st = cuda ? q7_cuda_exec_run(ce, x, batch, size, size, out)
-                       : q7_exec_run(e, x, batch, size, size, out)) ||
-            (compare && (st = cuda ? q7_cuda_exec_run(ce32, x, batch, size, size, out)
-                                   : q7_exec_run(e32, x, batch, size, size, out))))
+    for (int r = 0; r < warmup; r++) {
+        double unused;
+        if ((st = time_run(e, ce, x, batch, size, out, &unused)) ||
+            (compare && (st = time_run(e32, ce32, x, batch, size, out, &unused))))
             goto done;
+    }
     for (int r = 0; r < iters; r++) {
         /* --compare: FP32 before the measured network in even runs, after it in odd ones */
-        if (compare && r % 2 == 0 && (st = time_run(e32, ce32, x, batch, size, out, &per_run32[r])))
-            goto done;
-        if ((st = time_run(e, ce, x, batch, size, out, &per_run[r])))
-            goto done;
-        if (compare && r % 2 == 1 && (st = time_run(e32, ce32, x, batch, size, out, &per_run32[r])))
+        double * t32 = &per_run32[r];
+        if ((compare && r % 2 == 0 && (st = time_run(e32, ce32, x, batch, size, out, t32))) ||
+            (st = time_run(e, ce, x, batch, size, out, &per_run[r])) ||
+            (compare && r % 2 == 1 && (st = time_run(e32, ce32, x, batch, size, out, t32))))
             goto done;
         const double * s = ce ? q7_cuda_exec_node_seconds(ce) : q7_exec_node_seconds(e);
         for (int i = 0; i < g->n_nodes; i++)
@@ -209,10 +201,12 @@ int cmd_bench(int argc, char ** argv)
     }
     if (cuda)
         printf("q7 bench: %s, %s, batch %d, %dx%d, cuda %s, %d runs (per-layer times with "
-               "CUDA events)\n", weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
+               "CUDA events)\n",
+               weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
     else
         printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
-               weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(), ref ? "reference" : "optimized", iters);
+               weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(),
+               ref ? "reference" : "optimized", iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
     printf("%5s %-10s %10s %9s %7s\n", "layer", "type", "ms", "GFLOP/s", "share");
@@ -229,10 +223,10 @@ int cmd_bench(int argc, char ** argv)
            (cuda ? q7_cuda_exec_arena_bytes(ce) : q7_exec_peak_bytes(e)) / 1048576.0,
            cuda ? 0.0 : q7_exec_naive_bytes(e) / 1048576.0);
     if (amax && !cuda) {
-        int at_source, copied;
-        q7_exec_quant_sources(e, &at_source, &copied);
+        int at_source, by_reader;
+        q7_exec_quant_sources(e, &at_source, &by_reader);
         printf("fake INT8: %d quantized inputs: %d quantized where produced, %d by their reader\n",
-               at_source + copied, at_source, copied);
+               at_source + by_reader, at_source, by_reader);
     }
     if (compare)
         printf("fake INT8 / FP32: %.3fx (%.2f vs %.2f ms per batch, medians of %d alternating "

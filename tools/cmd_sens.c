@@ -1,6 +1,7 @@
-/* q7 sens: per-layer quantization sensitivity (CPU or CUDA). Each conv's quantizers are enabled alone (or
- * disabled alone) and the network output is compared with the FP32 fused model on the
- * calibration images: SQNR and cosine similarity, optionally mAP; sorted most harmful first. */
+/* q7 sens: per-layer quantization sensitivity, on the CPU or CUDA. Each conv's quantizers are
+ * enabled alone (or disabled alone) and the network output is compared with the FP32 fused
+ * model on the calibration images: SQNR and cosine similarity, optionally mAP; sorted most
+ * harmful first. */
 #include "tools/cli.h"
 
 #include <math.h>

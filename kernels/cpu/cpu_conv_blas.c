@@ -149,7 +149,7 @@ static void gemm_task(void * ctx, int64_t t, int thread)
             const float * bias = job->bias ? job->bias + un.grp * g->cout_g + m : NULL;
             job->ops->act_row(row, row, c1 - c0, bias, job->p->act);
             if (job->out_scale != 0.0f)
-                q7_cpu_fake_quant_row(row, c1 - c0, job->out_scale);
+                job->ops->fq_row(row, c1 - c0, job->out_scale);
         }
     }
     (void)thread;

@@ -128,23 +128,23 @@ Q7_TARGET_AVX512 static void act_row_avx512(float * dst, const float * src, int6
 /* Clamping before rounding gives the same as after (the bounds are integers); max/min take
  * the bound as first operand so that a NaN passes through as in the reference. roundscale
  * rounds half to even and keeps the sign of zero, like nearbyintf. */
+Q7_TARGET_AVX512 static __m512 fq512(__m512 x, __m512 s)
+{
+    __m512 v = _mm512_mul_ps(x, s);
+    v = _mm512_min_ps(_mm512_set1_ps(127.0f), _mm512_max_ps(_mm512_set1_ps(-127.0f), v));
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_div_ps(v, s);
+}
+
 Q7_TARGET_AVX512 static void fq_row_avx512(float * d, int64_t n, float scale)
 {
-    const __m512 s = _mm512_set1_ps(scale), hi = _mm512_set1_ps(127.0f),
-                 lo = _mm512_set1_ps(-127.0f);
+    const __m512 s = _mm512_set1_ps(scale);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(d + i), s);
-        v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm512_storeu_ps(d + i, _mm512_div_ps(v, s));
-    }
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, fq512(_mm512_loadu_ps(d + i), s));
     if (i < n) {
         const __mmask16 m = tail_mask((int)(n - i));
-        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, d + i), s);
-        v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
-        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm512_mask_storeu_ps(d + i, m, _mm512_div_ps(v, s));
+        _mm512_mask_storeu_ps(d + i, m, fq512(_mm512_maskz_loadu_ps(m, d + i), s));
     }
 }
 
