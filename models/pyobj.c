@@ -220,26 +220,38 @@ struct q7_py * q7_py_storage_new(struct q7_pyheap * h, enum q7_dtype dtype, cons
     return o->v.storage.key ? o : NULL;
 }
 
-struct q7_py * q7_py_tensor_f32(struct q7_pyheap * h, int ndim, const int64_t * shape)
+struct q7_py * q7_py_tensor_new(struct q7_pyheap * h, enum q7_dtype dtype, int ndim,
+                                const int64_t * shape, int with_data)
 {
     if (ndim < 0 || ndim > Q7_MAX_DIMS) {
         q7_error_set(Q7_ERR_ARG, "tensor: %d dimensions (at most %d)", ndim, Q7_MAX_DIMS);
         return NULL;
     }
+    if ((unsigned)dtype >= Q7_DTYPE_COUNT) {
+        q7_error_set(Q7_ERR_ARG, "tensor: bad dtype %d", (int)dtype);
+        return NULL;
+    }
     size_t numel = 1;
     for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0 || !q7_size_mul(numel, (size_t)shape[d], &numel)) {
+        if (shape[d] < 0) {
             q7_error_set(Q7_ERR_ARG, "tensor: bad shape (dim %d = %" PRId64 ")", d, shape[d]);
+            return NULL;
+        }
+        if (!q7_size_mul(numel, (size_t)shape[d], &numel)) {
+            q7_error_set(Q7_ERR_LIMIT, "tensor: shape overflows (dim %d = %" PRId64 ")", d,
+                         shape[d]);
             return NULL;
         }
     }
     size_t bytes;
-    if (!q7_size_mul(numel, sizeof(float), &bytes) || numel > (size_t)INT64_MAX) {
-        q7_error_set(Q7_ERR_ARG, "tensor: %zu elements overflow", numel);
+    if (!q7_size_mul(numel, q7_dtype_size(dtype), &bytes) || numel > (size_t)INT64_MAX) {
+        q7_error_set(Q7_ERR_LIMIT, "tensor: %zu elements are too many", numel);
         return NULL;
     }
-    uint8_t * data = q7_arena_alloc(h->arena, bytes ? bytes : 1); /* zeroed, 64-byte aligned */
-    struct q7_py * st = data ? q7_py_storage_new(h, Q7_DTYPE_F32, "", (int64_t)numel, data) : NULL;
+    uint8_t * data = NULL; /* zeroed, 64-byte aligned */
+    if (with_data && !(data = q7_arena_alloc(h->arena, bytes ? bytes : 1)))
+        return NULL;
+    struct q7_py * st = q7_py_storage_new(h, dtype, "", (int64_t)numel, data);
     struct q7_py * t = st ? py_alloc(h, Q7_PY_TENSOR) : NULL;
     if (!t)
         return NULL;
@@ -252,6 +264,11 @@ struct q7_py * q7_py_tensor_f32(struct q7_pyheap * h, int ndim, const int64_t * 
         stride *= shape[d] > 0 ? shape[d] : 1;
     }
     return t;
+}
+
+struct q7_py * q7_py_tensor_f32(struct q7_pyheap * h, int ndim, const int64_t * shape)
+{
+    return q7_py_tensor_new(h, Q7_DTYPE_F32, ndim, shape, 1);
 }
 
 float * q7_py_tensor_data_f32(struct q7_py * tensor)

@@ -103,8 +103,12 @@ struct q7_py * q7_py_bytes(struct q7_pyheap * h, const void * s, size_t len);
 struct q7_py * q7_py_new(struct q7_pyheap * h, enum q7_py_kind kind); /* empty TUPLE/LIST/DICT/SET */
 struct q7_py * q7_py_global(struct q7_pyheap * h, const char * module, const char * name);
 struct q7_py * q7_py_object(struct q7_pyheap * h, const char * module, const char * name);
-/* A tensor over its own new FP32 storage (contiguous), data zeroed; fill via
- * q7_py_tensor_data_f32. */
+/* A contiguous tensor over its own new storage of `dtype`: with `with_data`, zeroed memory
+ * from the heap's arena; without, an unresolved storage (shape only, as a yaml config gives).
+ * NULL with the message set on a bad shape or OOM. */
+struct q7_py * q7_py_tensor_new(struct q7_pyheap * h, enum q7_dtype dtype, int ndim,
+                                const int64_t * shape, int with_data);
+/* q7_py_tensor_new(h, Q7_DTYPE_F32, ndim, shape, 1); fill via q7_py_tensor_data_f32. */
 struct q7_py * q7_py_tensor_f32(struct q7_pyheap * h, int ndim, const int64_t * shape);
 float * q7_py_tensor_data_f32(struct q7_py * tensor);
 

@@ -91,41 +91,9 @@ enum q7_status q7_ym_child(struct q7_ym_ctx * c, struct q7_py * mod, const char 
     return q7_py_dict_set_str(c->h, q7_py_getattr(mod, "_modules"), name, child);
 }
 
-static struct q7_py * tensor_new(struct q7_ym_ctx * c, enum q7_dtype dt, int ndim,
-                                 const int64_t * shape, int with_data)
-{
-    size_t numel = 1, bytes;
-    for (int d = 0; d < ndim; d++)
-        if (shape[d] < 0 || !q7_size_mul(numel, (size_t)shape[d], &numel)) {
-            q7_error_set(Q7_ERR_LIMIT, "tensor shape overflows");
-            return NULL;
-        }
-    if (!q7_size_mul(numel, q7_dtype_size(dt), &bytes) || numel > (size_t)INT64_MAX) {
-        q7_error_set(Q7_ERR_LIMIT, "tensor of %zu elements is too large", numel);
-        return NULL;
-    }
-    uint8_t * data = NULL;
-    if (with_data && !(data = q7_arena_alloc(q7_pyheap_arena(c->h), bytes ? bytes : 1)))
-        return NULL;
-    struct q7_py * st = q7_py_storage_new(c->h, dt, "", (int64_t)numel, data);
-    struct q7_py * t = st ? q7_pyheap_alloc(c->h, sizeof *t) : NULL;
-    if (!t)
-        return NULL;
-    t->kind = Q7_PY_TENSOR;
-    t->v.tensor.storage = st;
-    t->v.tensor.ndim = ndim;
-    int64_t stride = 1;
-    for (int d = ndim - 1; d >= 0; d--) {
-        t->v.tensor.shape[d] = shape[d];
-        t->v.tensor.stride[d] = stride;
-        stride *= shape[d] > 0 ? shape[d] : 1;
-    }
-    return t;
-}
-
 struct q7_py * q7_ym_tensor(struct q7_ym_ctx * c, int ndim, const int64_t * shape, int with_data)
 {
-    return tensor_new(c, Q7_DTYPE_F32, ndim, shape, with_data);
+    return q7_py_tensor_new(c->h, Q7_DTYPE_F32, ndim, shape, with_data);
 }
 
 float * q7_ym_data(struct q7_py * tensor)
@@ -190,7 +158,7 @@ enum q7_status q7_ym_add_tensor(struct q7_ym_ctx * c, struct q7_py * mod, int is
             return q7_error_set(Q7_ERR_LIMIT, "the model has more than %" PRIu64 " parameters",
                                 limit);
     }
-    struct q7_py * t = tensor_new(c, Q7_DTYPE_F32, ndim, shape, with_data);
+    struct q7_py * t = q7_py_tensor_new(c->h, Q7_DTYPE_F32, ndim, shape, with_data);
     if (!t)
         return Q7_ERR_OOM;
     t->v.tensor.is_parameter = is_param;
@@ -341,7 +309,7 @@ enum q7_status q7_ym_batchnorm2d(struct q7_ym_ctx * c, int64_t nf, struct q7_py 
         (st = q7_ym_add_tensor(c, m, 0, "running_mean", 1, &nf, Q7_YM_FILL_ZERO, 0, 0, 0)) ||
         (st = q7_ym_add_tensor(c, m, 0, "running_var", 1, &nf, Q7_YM_FILL_ONE, 0, 0, 0)))
         return st;
-    struct q7_py * nbt = tensor_new(c, Q7_DTYPE_I64, 0, NULL, 1); /* int64 scalar 0 */
+    struct q7_py * nbt = q7_py_tensor_new(c->h, Q7_DTYPE_I64, 0, NULL, 1); /* int64 scalar 0 */
     if (!nbt)
         return Q7_ERR_OOM;
     if ((st = q7_py_dict_set_str(c->h, q7_py_getattr(m, "_buffers"), "num_batches_tracked", nbt)))
