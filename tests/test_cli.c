@@ -204,6 +204,16 @@ int main(void)
     j = tmp_json("layers.json");
     if (j) {
         CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "layers")) == 77);
+        /* max |x| lies between the RMS and the L2 norm */
+        const cJSON * l;
+        cJSON_ArrayForEach(l, cJSON_GetObjectItem(j, "layers")) {
+            const cJSON * shape = cJSON_GetObjectItem(l, "shape");
+            double n = 1, l2 = num(l, "l2"), mx = num(l, "abs_max");
+            for (int k = 0; k < cJSON_GetArraySize(shape); k++)
+                n *= cJSON_GetArrayItem(shape, k)->valuedouble;
+            CHECKF(mx > 0 && mx <= l2 * (1 + 1e-9) && mx >= l2 / sqrt(n) * (1 - 1e-9),
+                   "layer %g: abs_max %g, l2 %g, %g elements", num(l, "layer"), mx, l2, n);
+        }
         cJSON_Delete(j);
     }
 

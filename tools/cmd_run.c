@@ -14,14 +14,15 @@ struct layer_dump {
     int * layer_of_node; /* node id -> top-level layer whose output it is, or -1 */
 };
 
-/* Statistics of image 0 of a top-level layer's output, as ref/layers_origin.json. */
+/* Statistics of image 0 of a top-level layer's output, as ref/layers_origin.json, plus the
+ * largest magnitude. */
 static void dump_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
 {
     struct layer_dump * d = user;
     int layer = d->layer_of_node[nd->id];
     if (layer < 0)
         return;
-    double sum = 0.0, abs_sum = 0.0, sq = 0.0;
+    double sum = 0.0, abs_sum = 0.0, sq = 0.0, abs_max = 0.0;
     int64_t hw = v->h * v->w;
     cJSON * first = cJSON_CreateArray();
     for (int64_t c = 0; c < v->c; c++) {
@@ -30,6 +31,7 @@ static void dump_hook(void * user, const struct q7_node * nd, const struct q7_vi
             double x = p[i];
             sum += x;
             abs_sum += fabs(x);
+            abs_max = fabs(x) > abs_max ? fabs(x) : abs_max;
             sq += x * x;
             if (c * hw + i < DUMP_FIRST)
                 cJSON_AddItemToArray(first, cJSON_CreateNumber(x));
@@ -45,6 +47,7 @@ static void dump_hook(void * user, const struct q7_node * nd, const struct q7_vi
     cJSON_AddNumberToObject(o, "sum", sum);
     cJSON_AddNumberToObject(o, "abs_sum", abs_sum);
     cJSON_AddNumberToObject(o, "l2", sqrt(sq));
+    cJSON_AddNumberToObject(o, "abs_max", abs_max); /* what a max calibrator would see */
     cJSON_AddItemToObject(o, "first8", first);
     cJSON_AddItemToArray(d->layers, o);
 }
