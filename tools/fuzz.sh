@@ -6,6 +6,8 @@
 #   tools/fuzz.sh [seconds per harness] [harness ...]     (default 60 s, every harness)
 #   FUZZ_JOBS=2 tools/fuzz.sh 600 pickle zip               (harnesses run 2 at a time)
 #   FUZZ_ARGS="-max_len=4096" tools/fuzz.sh 60 yaml         (more libFuzzer options)
+#   FUZZ_TAG=-b tools/fuzz.sh 3600 ckpt_graph               (a second run of a harness beside one
+#                                                            already running: its own log)
 # Dictionaries: tests/fuzz/dict/<harness>.dict when present.
 #
 # Needs clang 14+ with its fuzzer runtime (Debian: clang, libclang-rt-14-dev). Output, all
@@ -13,7 +15,7 @@
 #   fuzz-out/<harness>/corpus/     inputs the fuzzer found interesting (grows across runs;
 #                                  the seeds in tests/fuzz/corpus/<harness>/ are read-only)
 #   fuzz-out/<harness>/crash-*, leak-*, timeout-*, oom-*   reproducers
-#   fuzz-out/<harness>.log         the fuzzer's log; the summary below reads its final stats
+#   fuzz-out/<harness>[tag].log    the fuzzer's log; the summary below reads its final stats
 #   fuzz-out/runs.tsv              one line per harness run: date, harness, seconds run,
 #                                  executions, total executions of that harness so far
 # A reproducer, once the bug is fixed, goes (small) into tests/fuzz/regress/<harness>/.
@@ -88,7 +90,7 @@ run_one() {
     "$bd/fuzz/fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 \
         -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="fuzz-out/$h/" \
         "${fork[@]}" "${dict[@]}" "${extra[@]}" "fuzz-out/$h/corpus" "${seeds[@]}" \
-        >"fuzz-out/$h.log" 2>&1 ||
+        >"fuzz-out/$h${FUZZ_TAG:-}.log" 2>&1 ||
         true
 }
 
@@ -97,7 +99,7 @@ if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDI
 
 running=0
 for h in "${harnesses[@]}"; do
-    echo "fuzzing $h for ${secs}s (log: fuzz-out/$h.log)"
+    echo "fuzzing $h for ${secs}s (log: fuzz-out/$h${FUZZ_TAG:-}.log)"
     run_one "$h" &
     running=$((running + 1))
     if [ "$running" -ge "$jobs" ]; then
@@ -109,7 +111,7 @@ wait || true
 
 printf '\n%-12s %12s %8s %8s %8s  %s\n' harness executions exec/s cov ft findings
 for h in "${harnesses[@]}"; do
-    log=fuzz-out/$h.log
+    log=fuzz-out/$h${FUZZ_TAG:-}.log
     # executions: the final stats, or in fork mode the last status line (#N: cov: ...)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\)[: ].*cov:.*/\1/p' "$log" | tail -1)
