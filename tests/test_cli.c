@@ -169,6 +169,47 @@ static void test_messy_folder(void)
     free(after);
 }
 
+/* tools/main-job.sh as the README runs it on a user's own data: paths relative to the caller's
+ * directory (not the repository's), table.json and amax.json written there. */
+static void test_main_job(const char * tiny)
+{
+    const char * src = getenv("Q7_SOURCE_ROOT");
+    if (!src) {
+        printf("  main-job.sh: skipped (Q7_SOURCE_ROOT is not set)\n");
+        return;
+    }
+    char d[300], cmd[8192];
+    snprintf(d, sizeof d, "%s/mainjob", g_tmp);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cd %s && ln -sfn %s fx && Q7=%s %s/tools/main-job.sh "
+             "fx/model.pt fx/data/val.txt --batch 2 --methods mse >%s/main_job.log 2>&1", d, d,
+             tiny, g_bin, src, g_tmp);
+    int rc = system(cmd);
+    CHECKF(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "main-job.sh failed: see %s/main_job.log",
+           g_tmp);
+    CHECK(log_has("main_job", "qdq-mse"));
+    char path[400];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/amax.json", d);
+    CHECKF(stat(path, &st) == 0 && st.st_size > 0, "%s was not written", path);
+    snprintf(path, sizeof path, "%s/table.json", d);
+    if (stat(path, &st) != 0) {
+        CHECKF(0, "%s was not written", path);
+        return;
+    }
+    cJSON * j = q7t_json_load(path);
+    snprintf(path, sizeof path, "%s/ref/table.json", tiny);
+    cJSON * ref = q7t_json_load(path);
+    const cJSON * rows = cJSON_GetObjectItem(j, "table");
+    const cJSON * want = cJSON_GetObjectItem(ref, "table");
+    CHECK(cJSON_GetArraySize(rows) == 3);
+    const cJSON * origin = cJSON_GetObjectItem(rows, "origin");
+    CHECK(origin != NULL);
+    if (origin)
+        compare_row("main-job origin", origin, cJSON_GetObjectItem(want, "origin"), 0.002);
+    cJSON_Delete(j);
+    cJSON_Delete(ref);
+}
+
 int main(void)
 {
     g_bin = getenv("Q7_BIN");
@@ -339,6 +380,7 @@ int main(void)
     CHECK(q7("run_q", a) == 0);
 
     test_messy_folder();
+    test_main_job(tiny);
 
     /* bad input: clear messages, nonzero exits, nothing written */
     CHECK(q7("bad_cmd", "frobnicate") == 2);

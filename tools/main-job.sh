@@ -5,9 +5,17 @@
 #   tools/main-job.sh WEIGHTS DATA [COCO_JSON] [extra q7 table options]
 #       e.g. tools/main-job.sh yolov7.pt coco/val2017.txt coco/annotations/instances_val2017.json
 set -euo pipefail
-cd "$(dirname "$0")/.."
-q7=build/tools/q7
-[ -x "$q7" ] || tools/setup.sh
+# Paths are the caller's: WEIGHTS, DATA and COCO_JSON relative to the current directory, and
+# table.json / amax.json are written there. Q7=path picks another q7 binary.
+root=$(cd "$(dirname "$0")/.." && pwd)
+q7=${Q7:-$root/build/tools/q7}
+if [ ! -x "$q7" ]; then
+    if [ -n "${Q7:-}" ]; then
+        echo "main-job.sh: Q7=$Q7 is not an executable" >&2
+        exit 2
+    fi
+    "$root/tools/setup.sh"
+fi
 
 if [ $# -ge 2 ]; then
     weights=$1 data=$2
@@ -21,7 +29,7 @@ if [ $# -ge 2 ]; then
         --json table.json --save-amax amax.json "$@"
 fi
 
-fx=../shared/fixtures/yolov7-tiny
+fx=$root/../shared/fixtures/yolov7-tiny
 if [ ! -f "$fx/model.pt" ]; then
     echo "no fixture sample at $fx: run tools/main-job.sh WEIGHTS DATA [COCO_JSON]" >&2
     exit 2
