@@ -19,7 +19,7 @@ static const struct command g_commands[] = {
     {"table", cmd_table, "the mAP table: origin, fused, one fake-INT8 row per amax method"},
     {"sens", cmd_sens, "per-layer quantization sensitivity (SQNR, cosine, optional mAP)"},
     {"bench", cmd_bench, "per-layer time, GFLOP/s, images/s and peak memory"},
-    {"export", cmd_export, "the graph as JSON + FP32 weights (for other tools)"},
+    {"export", cmd_export, "ONNX (optionally with Q/DQ pairs), or q7's graph JSON + FP32 weights"},
 };
 
 static void usage(FILE * f)
