@@ -179,8 +179,8 @@ int cmd_export(int argc, char ** argv)
     if (cli_parse("export", argc, argv, 2, opts, n_opts, &pos, &n_pos))
         return 2;
     if (help || !weights || !output || n_pos) {
-        cli_usage(help ? stdout : stderr, "export", "--weights W -o model.onnx|graph.json [options]", opts,
-                  n_opts);
+        cli_usage(help ? stdout : stderr, "export",
+                  "--weights W -o model.onnx|graph.json [options]", opts, n_opts);
         return help ? 0 : 2;
     }
     struct q7_model * m = NULL;
