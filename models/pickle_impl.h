@@ -53,9 +53,9 @@ enum q7_status q7_up_seq_add(struct q7_up * u, struct q7_py * seq, struct q7_py 
 enum q7_status q7_up_dict_add(struct q7_up * u, struct q7_py * d, struct q7_py * k,
                               struct q7_py * v);
 
-/* The object-making opcodes (models/pickle_objects.c). */
-/* GLOBAL, STACK_GLOBAL: an inert (module, name). REDUCE: the allow-list only. NEWOBJ(_EX):
- * an inert instance. BUILD: state into its __dict__. BINPERSID: a torch storage. */
+/* The object-making opcodes (models/pickle_objects.c). GLOBAL, STACK_GLOBAL: an inert
+ * (module, name). REDUCE: the allow-list only. NEWOBJ(_EX): an inert instance. BUILD: state
+ * into its __dict__. BINPERSID: a torch storage. */
 enum q7_status q7_up_op_global(struct q7_up * u);
 enum q7_status q7_up_op_stack_global(struct q7_up * u);
 enum q7_status q7_up_op_reduce(struct q7_up * u);
