@@ -192,18 +192,33 @@ struct walk_ctx {
     char name[WALK_MAX_NAME];
 };
 
-/* Appends `key` (and a '.' when `dot`) at name[len]; returns the new length, SIZE_MAX if too long.
+/* Counts one dict entry against WALK_MAX_VISITS and checks that its key is a name. */
+static enum q7_status walk_visit(struct walk_ctx * w, const struct q7_py * key)
+{
+    if (++w->visits > WALK_MAX_VISITS)
+        return q7_error_set(Q7_ERR_LIMIT, "state_dict: more than %zu entries visited",
+                            WALK_MAX_VISITS);
+    if (key->kind != Q7_PY_STR)
+        return q7_error_set(Q7_ERR_FORMAT, "state_dict: module '%s' has a non-string name",
+                            w->name);
+    return Q7_OK;
+}
+
+/* Appends `key` (and a '.' when `dot`) at name[len]; *out is the new length.
  * name[0..len) is always the current module's prefix, ending in '.' unless empty. */
-static size_t walk_name(struct walk_ctx * w, size_t len, const char * key, int dot)
+static enum q7_status walk_name(struct walk_ctx * w, size_t len, const char * key, int dot,
+                                size_t * out)
 {
     size_t k = strlen(key), need = len + k + (size_t)(dot != 0);
     if (need >= WALK_MAX_NAME)
-        return SIZE_MAX;
+        return q7_error_set(Q7_ERR_LIMIT, "state_dict: name longer than %d bytes",
+                            WALK_MAX_NAME);
     memcpy(w->name + len, key, k);
     if (dot)
         w->name[len + k] = '.';
     w->name[need] = '\0';
-    return need;
+    *out = need;
+    return Q7_OK;
 }
 
 /* Membership in _non_persistent_buffers_set; each comparison counts as a visit. */
@@ -229,21 +244,17 @@ static enum q7_status walk_tensors(struct walk_ctx * w, const struct q7_py * dic
                             is_buffer ? "_buffers" : "_parameters", w->name);
     for (size_t i = 0; i < dict->v.dict.len; i++) {
         const struct q7_py * k = dict->v.dict.keys[i], * v = dict->v.dict.values[i];
-        if (++w->visits > WALK_MAX_VISITS)
-            return q7_error_set(Q7_ERR_LIMIT, "state_dict: more than %zu entries visited",
-                                WALK_MAX_VISITS);
-        if (k->kind != Q7_PY_STR)
-            return q7_error_set(Q7_ERR_FORMAT, "state_dict: module '%s' has a non-string name",
-                                w->name);
+        enum q7_status st = walk_visit(w, k);
+        if (st)
+            return st;
         if (v->kind == Q7_PY_NONE || (is_buffer && walk_is_non_persistent(w, skip, k)))
             continue;
-        size_t n = walk_name(w, len, k->v.str.s, 0);
-        if (n == SIZE_MAX)
-            return q7_error_set(Q7_ERR_LIMIT, "state_dict: name longer than %d bytes",
-                                WALK_MAX_NAME);
+        size_t n = 0;
+        if ((st = walk_name(w, len, k->v.str.s, 0, &n)))
+            return st;
         if (v->kind != Q7_PY_TENSOR)
             return q7_error_set(Q7_ERR_FORMAT, "state_dict: '%s' is not a tensor", w->name);
-        enum q7_status st = w->fn(w->user, w->name, v, is_buffer);
+        st = w->fn(w->user, w->name, v, is_buffer);
         w->name[len] = '\0';
         if (st)
             return st;
@@ -273,18 +284,13 @@ static enum q7_status walk_module(struct walk_ctx * w, const struct q7_py * m, s
         return q7_error_set(Q7_ERR_FORMAT, "state_dict: _modules of '%s' is not a dict", w->name);
     for (size_t i = 0; i < mods->v.dict.len; i++) {
         const struct q7_py * k = mods->v.dict.keys[i], * v = mods->v.dict.values[i];
-        if (++w->visits > WALK_MAX_VISITS)
-            return q7_error_set(Q7_ERR_LIMIT, "state_dict: more than %zu entries visited",
-                                WALK_MAX_VISITS);
-        if (k->kind != Q7_PY_STR)
-            return q7_error_set(Q7_ERR_FORMAT, "state_dict: module '%s' has a non-string name",
-                                w->name);
+        if ((st = walk_visit(w, k)))
+            return st;
         if (v->kind == Q7_PY_NONE)
             continue;
-        size_t n = walk_name(w, len, k->v.str.s, 1);
-        if (n == SIZE_MAX)
-            return q7_error_set(Q7_ERR_LIMIT, "state_dict: name longer than %d bytes",
-                                WALK_MAX_NAME);
+        size_t n = 0;
+        if ((st = walk_name(w, len, k->v.str.s, 1, &n)))
+            return st;
         st = walk_module(w, v, n, depth + 1);
         w->name[len] = '\0';
         if (st)

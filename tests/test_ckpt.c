@@ -427,6 +427,31 @@ static void test_pyobj(void)
     q7_py_dict_set_str(h, m2, "up", root);
     CHECK_FAILS(q7_py_state_dict_walk(root, NULL, collect_names, &names), "deeper");
     b_free(&names);
+    {
+        /* a parameter under a non-string key, a parameter that is not a tensor, a module
+         * path longer than names may be */
+        struct q7_py * pa, * ba, * ma;
+        struct q7_py * bad = make_module(h, "Model", &pa, &ba, &ma);
+        q7_py_dict_set(h, pa, q7_py_int(h, 3), q7_py_tensor_f32(h, 1, &one));
+        CHECK_FAILS(q7_py_state_dict_walk(bad, NULL, collect_names, &names), "non-string");
+        b_free(&names);
+        bad = make_module(h, "Model", &pa, &ba, &ma);
+        q7_py_dict_set_str(h, pa, "w", q7_py_int(h, 3));
+        CHECK_FAILS(q7_py_state_dict_walk(bad, NULL, collect_names, &names), "not a tensor");
+        b_free(&names);
+        struct q7_py * top = make_module(h, "Model", &pa, &ba, &ma), * cur = top;
+        char seg[101];
+        memset(seg, 'm', 100);
+        seg[100] = '\0';
+        for (int depth = 0; depth < 12; depth++) { /* 12 x 101 bytes > 1024 */
+            struct q7_py * next = make_module(h, "Sequential", &pa, &ba, &ma);
+            q7_py_dict_set_str(h, q7_py_getattr(cur, "_modules"), seg, next);
+            cur = next;
+        }
+        q7_py_dict_set_str(h, pa, "w", q7_py_tensor_f32(h, 1, &one));
+        CHECK_FAILS(q7_py_state_dict_walk(top, NULL, collect_names, &names), "name longer");
+        b_free(&names);
+    }
     char rb[256];
     q7_py_repr(root, rb, sizeof rb);
     CHECK(strstr(rb, "Model") != NULL);
