@@ -29,7 +29,7 @@ if [ $# -ge 2 ]; then
         --json table.json --save-amax amax.json "$@"
 fi
 
-fx=$root/../shared/fixtures/yolov7-tiny
+fx=$(cd "$root/.." && pwd)/shared/fixtures/yolov7-tiny
 if [ ! -f "$fx/model.pt" ]; then
     echo "no fixture sample at $fx: run tools/main-job.sh WEIGHTS DATA [COCO_JSON]" >&2
     exit 2
