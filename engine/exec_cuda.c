@@ -142,10 +142,14 @@ enum q7_status q7_cuda_exec_create(struct q7_graph * g, const struct q7_cuda_par
         e->blas = NULL;
         goto fail;
     }
-    if ((st = Q7_CUBLAS_CHECK(cublasSetStream(e->blas, e->stream))) ||
-        (st = Q7_CUDA_CHECK(cudaEventCreate(&e->ev_run[0]))) ||
-        (st = Q7_CUDA_CHECK(cudaEventCreate(&e->ev_run[1]))) ||
-        (st = Q7_CUDA_CHECK(cudaMalloc((void **)&e->d_scratch, 2 * sizeof(unsigned int)))))
+    if ((st = Q7_CUBLAS_CHECK(cublasSetStream(e->blas, e->stream))))
+        goto fail;
+    for (int k = 0; k < 4; k++)
+        if ((st = Q7_CUDA_CHECK(cudaEventCreate(&e->ev_run[k])))) {
+            e->ev_run[k] = NULL;
+            goto fail;
+        }
+    if ((st = Q7_CUDA_CHECK(cudaMalloc((void **)&e->d_scratch, 2 * sizeof(unsigned int)))))
         goto fail;
     if (!g) {
         *out = e;
@@ -196,7 +200,7 @@ void q7_cuda_exec_free(struct q7_cuda_exec * e)
                 (void)cudaEventDestroy(e->ev[i]);
         free(e->ev);
     }
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 4; k++)
         if (e->ev_run[k])
             (void)cudaEventDestroy(e->ev_run[k]);
     if (e->blas)
@@ -424,7 +428,11 @@ static enum q7_status submit(struct q7_cuda_exec * e, const void * x, int is_u8,
     if (!st && e->hook)
         st = call_hook(e, g->input);
     if (!st)
+        st = Q7_CUDA_CHECK(cudaEventRecord(e->ev_run[2], e->stream));
+    if (!st)
         st = run_nodes(e);
+    if (!st)
+        st = Q7_CUDA_CHECK(cudaEventRecord(e->ev_run[3], e->stream));
     const size_t out_bytes = (size_t)(n * e->rows * e->no) * sizeof(float);
     if (!st)
         st = Q7_CUDA_CHECK(
@@ -457,6 +465,9 @@ enum q7_status q7_cuda_exec_wait(struct q7_cuda_exec * e)
     if ((st = Q7_CUDA_CHECK(cudaEventElapsedTime(&ms, e->ev_run[0], e->ev_run[1]))))
         return st;
     e->last_ms = ms;
+    if ((st = Q7_CUDA_CHECK(cudaEventElapsedTime(&ms, e->ev_run[2], e->ev_run[3]))))
+        return st;
+    e->last_net_ms = ms;
     if (e->ev)
         for (int i = 0; i < e->g->n_nodes; i++) {
             const struct q7_node * nd = e->g->nodes[i];
@@ -559,6 +570,11 @@ const double * q7_cuda_exec_node_seconds(const struct q7_cuda_exec * e)
 double q7_cuda_exec_last_ms(const struct q7_cuda_exec * e)
 {
     return e ? e->last_ms : 0.0;
+}
+
+double q7_cuda_exec_last_net_ms(const struct q7_cuda_exec * e)
+{
+    return e ? e->last_net_ms : 0.0;
 }
 
 size_t q7_cuda_exec_arena_bytes(const struct q7_cuda_exec * e)

@@ -148,6 +148,9 @@ enum q7_status q7_cuda_exec_read(struct q7_cuda_exec * e, const struct q7_cuda_v
 const double * q7_cuda_exec_node_seconds(const struct q7_cuda_exec * e);
 /* GPU milliseconds of the last run from the upload to the download (events). */
 double q7_cuda_exec_last_ms(const struct q7_cuda_exec * e);
+/* GPU milliseconds of the last run's network alone: from the normalized input on the device
+ * to the raw output on the device, without the upload and download (events). */
+double q7_cuda_exec_last_net_ms(const struct q7_cuda_exec * e);
 /* Device bytes: activations arena of the current plan, conv workspace, weights. */
 size_t q7_cuda_exec_arena_bytes(const struct q7_cuda_exec * e);
 size_t q7_cuda_exec_workspace_bytes(const struct q7_cuda_exec * e);

@@ -65,9 +65,10 @@ struct q7_cuda_exec {
 
     /* timings */
     cudaEvent_t * ev;      /* profile: start/end per node (2 * n_nodes) */
-    cudaEvent_t ev_run[2]; /* start and end of the whole run */
+    cudaEvent_t ev_run[4]; /* whole run: before the upload, after the download; the network
+                            * alone: after the input is normalized, before the download */
     double * seconds;
-    double last_ms;
+    double last_ms, last_net_ms;
 
     /* hook */
     q7_cuda_hook hook;

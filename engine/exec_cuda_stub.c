@@ -102,6 +102,11 @@ double q7_cuda_exec_last_ms(const struct q7_cuda_exec * e)
     return 0.0;
 }
 
+double q7_cuda_exec_last_net_ms(const struct q7_cuda_exec * e)
+{
+    return 0.0;
+}
+
 size_t q7_cuda_exec_arena_bytes(const struct q7_cuda_exec * e)
 {
     return 0;

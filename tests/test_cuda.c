@@ -34,6 +34,7 @@
 #define TOL_F32 1e-5
 #define TOL_F16 2e-3
 #define RAW_TOL 1e-4
+#define FP16_LAYER_TOL 1e-2 /* FP16 node outputs of the first 10 layers vs FP32 */
 #define QDQ_TOL 0.1
 #define SENTINEL 1234.0f /* exact in FP16 too: survives the round trip of a slice's neighbours */
 

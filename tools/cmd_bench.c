@@ -1,6 +1,7 @@
 /* q7 bench: per-layer time, GFLOP/s and share, whole-network images/s and peak memory; with
  * --amax the fake-INT8 network, and with --compare its time over FP32's measured in
- * alternating runs. */
+ * alternating runs. On CUDA the timed runs take uint8 batches as eval does and run without
+ * per-node events; the per-layer times come from separate profiled runs. */
 #include "tools/cli.h"
 
 #include <math.h>
@@ -19,26 +20,36 @@ static int by_time_desc(const void * a, const void * b)
     return (x < y) - (x > y);
 }
 
-/* Runs one batch on whichever executor is given and stores its wall time. */
-static enum q7_status time_run(struct q7_exec * e, struct q7_cuda_exec * ce, const float * x,
-                               int batch, int size, float * out, double * seconds)
+/* The bench's input: a letterbox-like batch in [0, 1] for the CPU, its bytes for CUDA. */
+struct bench_input {
+    const float * x;
+    const uint8_t * x8;
+};
+
+/* Runs one batch on whichever executor is given and stores its wall time (and, on CUDA, the
+ * network's GPU time without the transfers in *net_seconds when not NULL). */
+static enum q7_status time_run(struct q7_exec * e, struct q7_cuda_exec * ce,
+                               const struct bench_input * in, int batch, int size, float * out,
+                               double * seconds, double * net_seconds)
 {
     double t0 = q7_time_now();
-    enum q7_status st = ce ? q7_cuda_exec_run(ce, x, batch, size, size, out)
-                           : q7_exec_run(e, x, batch, size, size, out);
+    enum q7_status st = ce ? q7_cuda_exec_run_u8(ce, in->x8, batch, size, size, out)
+                           : q7_exec_run(e, in->x, batch, size, size, out);
     *seconds = q7_time_now() - t0;
+    if (net_seconds)
+        *net_seconds = ce ? q7_cuda_exec_last_net_ms(ce) * 1e-3 : *seconds;
     return st;
 }
 
 /* The executor bench times: CPU (reference kernels with `ref`), or CUDA with per-node
  * profiling; its fake quantization is the graph's quantizers as they are now. */
 static enum q7_status create_exec(struct q7_graph * g, int cuda, int fp16, int threads, int ref,
-                                  struct q7_exec ** e, struct q7_cuda_exec ** ce)
+                                  int profile, struct q7_exec ** e, struct q7_cuda_exec ** ce)
 {
     if (cuda) {
         struct q7_cuda_params cp = q7_cuda_params_default();
         cp.fp16 = fp16;
-        cp.profile = 1;
+        cp.profile = profile;
         enum q7_status st = q7_cuda_exec_create(g, &cp, ce);
         return st ? st : q7_cuda_exec_refresh_quant(*ce);
     }
@@ -110,10 +121,12 @@ int cmd_bench(int argc, char ** argv)
     struct q7_cuda_exec * ce = NULL;
     struct q7_exec * e32 = NULL; /* --compare: the same graph with every quantizer off */
     struct q7_cuda_exec * ce32 = NULL;
+    struct q7_cuda_exec * cprof = NULL; /* cuda: the profiled executor for per-layer times */
     struct q7_qdq * qdq = NULL;
     struct q7_amax_table * table = NULL;
     float * x = NULL, * out = NULL;
-    double * per_run = NULL, * per_run32 = NULL;
+    uint8_t * x8 = NULL;
+    double * per_run = NULL, * per_run32 = NULL, * per_net = NULL;
     double * acc = NULL;
     struct layer_time * lt = NULL;
     int rc = 1;
@@ -137,12 +150,12 @@ int cmd_bench(int argc, char ** argv)
         st = q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
         goto done;
     }
-    if ((st = create_exec(g, cuda, fp16, threads, ref, &e, &ce)))
+    if ((st = create_exec(g, cuda, fp16, threads, ref, 0, &e, &ce)))
         goto done;
     /* --compare: executors keep the quantizer state they were created with, so a second one
      * created with every quantizer off runs the FP32 network */
     if (compare && ((st = q7_qdq_set_enabled(qdq, ".*", 0, NULL)) ||
-                    (st = create_exec(g, cuda, fp16, threads, ref, &e32, &ce32)) ||
+                    (st = create_exec(g, cuda, fp16, threads, ref, 0, &e32, &ce32)) ||
                     (st = q7_qdq_set_enabled(qdq, ".*", 1, NULL))))
         goto done;
     int64_t rows, no, n_in = (int64_t)batch * 3 * size * size;
@@ -150,38 +163,61 @@ int cmd_bench(int argc, char ** argv)
                    : q7_exec_output_rows(e, batch, size, size, &rows, &no)))
         goto done;
     x = malloc((size_t)n_in * sizeof(float));
+    x8 = malloc((size_t)n_in);
     out = malloc((size_t)(batch * rows * no) * sizeof(float));
     per_run = malloc((size_t)iters * sizeof(double));
     per_run32 = malloc((size_t)iters * sizeof(double));
+    per_net = malloc((size_t)iters * sizeof(double));
     acc = calloc((size_t)g->n_nodes, sizeof(double));
     lt = calloc((size_t)g->n_layers, sizeof *lt);
-    if (!x || !out || !per_run || !per_run32 || !acc || !lt) {
+    if (!x || !x8 || !out || !per_run || !per_run32 || !per_net || !acc || !lt) {
         st = q7_error_set(Q7_ERR_OOM, "out of memory");
         goto done;
     }
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     for (int64_t i = 0; i < n_in; i++) { /* a letterbox-like input in [0, 1] */
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (float)(seed >> 40) / 16777216.0f;
+        x8[i] = (uint8_t)(seed >> 56);
+        x[i] = x8[i] / 255.0f;
     }
+    const struct bench_input in = {x, x8};
     for (int r = 0; r < warmup; r++) {
         double unused;
-        if ((st = time_run(e, ce, x, batch, size, out, &unused)) ||
-            (compare && (st = time_run(e32, ce32, x, batch, size, out, &unused))))
+        if ((st = time_run(e, ce, &in, batch, size, out, &unused, NULL)) ||
+            (compare && (st = time_run(e32, ce32, &in, batch, size, out, &unused, NULL))))
             goto done;
     }
     for (int r = 0; r < iters; r++) {
         /* --compare: FP32 before the measured network in even runs, after it in odd ones */
         double * t32 = &per_run32[r];
-        if ((compare && r % 2 == 0 && (st = time_run(e32, ce32, x, batch, size, out, t32))) ||
-            (st = time_run(e, ce, x, batch, size, out, &per_run[r])) ||
-            (compare && r % 2 == 1 && (st = time_run(e32, ce32, x, batch, size, out, t32))))
+        if ((compare && r % 2 == 0 &&
+             (st = time_run(e32, ce32, &in, batch, size, out, t32, NULL))) ||
+            (st = time_run(e, ce, &in, batch, size, out, &per_run[r], &per_net[r])) ||
+            (compare && r % 2 == 1 &&
+             (st = time_run(e32, ce32, &in, batch, size, out, t32, NULL))))
             goto done;
-        const double * s = ce ? q7_cuda_exec_node_seconds(ce) : q7_exec_node_seconds(e);
-        for (int i = 0; i < g->n_nodes; i++)
-            acc[i] += s[i];
+        if (!ce) {
+            const double * s = q7_exec_node_seconds(e);
+            for (int i = 0; i < g->n_nodes; i++)
+                acc[i] += s[i];
+        }
     }
     double med = median(per_run, iters), med32 = compare ? median(per_run32, iters) : 0.0;
+    double med_net = median(per_net, iters);
+    if (cuda) { /* per-layer times: events around every node, in runs of their own */
+        q7_cuda_exec_free(ce32);
+        ce32 = NULL;
+        if ((st = create_exec(g, 1, fp16, threads, 0, 1, NULL, &cprof)))
+            goto done;
+        for (int r = 0; r < iters + 1; r++) {
+            double unused;
+            if ((st = time_run(NULL, cprof, &in, batch, size, out, &unused, NULL)))
+                goto done;
+            const double * s = q7_cuda_exec_node_seconds(cprof);
+            for (int i = 0; r > 0 && i < g->n_nodes; i++)
+                acc[i] += s[i];
+        }
+    }
     char what[64];
     snprintf(what, sizeof what, "%s%s", unfused ? "unfused" : "fused",
              amax ? (mode == Q7_QDQ_TRT ? ", fake INT8 (qdq trt)" : ", fake INT8") : "");
@@ -222,6 +258,11 @@ int cmd_bench(int argc, char ** argv)
            med * 1e3, iters, ips, total_flops / med / 1e9, total_flops / batch / 1e9,
            (cuda ? q7_cuda_exec_arena_bytes(ce) : q7_exec_peak_bytes(e)) / 1048576.0,
            cuda ? 0.0 : q7_exec_naive_bytes(e) / 1048576.0);
+    if (cuda)
+        printf("GPU time of the network alone (CUDA events, without the upload of the uint8 "
+               "batch and the download of the raw output): %.2f ms per batch, %.2f images/s, "
+               "%.1f TFLOP/s\n",
+               med_net * 1e3, batch / med_net, total_flops / med_net / 1e12);
     if (amax && !cuda) {
         int at_source, by_reader;
         q7_exec_quant_sources(e, &at_source, &by_reader);
@@ -241,6 +282,10 @@ int cmd_bench(int argc, char ** argv)
         cJSON_AddNumberToObject(root, "ms_per_batch", med * 1e3);
         cJSON_AddNumberToObject(root, "images_per_s", ips);
         cJSON_AddBoolToObject(root, "fake_int8", amax != NULL);
+        if (cuda) {
+            cJSON_AddNumberToObject(root, "net_ms_per_batch", med_net * 1e3);
+            cJSON_AddNumberToObject(root, "net_images_per_s", batch / med_net);
+        }
         if (compare) {
             cJSON_AddNumberToObject(root, "fp32_ms_per_batch", med32 * 1e3);
             cJSON_AddNumberToObject(root, "int8_over_fp32", med / med32);
@@ -268,15 +313,18 @@ done:
     if (rc)
         cli_fail("bench", st);
     free(x);
+    free(x8);
     free(out);
     free(per_run);
     free(per_run32);
+    free(per_net);
     free(acc);
     free(lt);
     q7_exec_free(e);
     q7_cuda_exec_free(ce);
     q7_exec_free(e32);
     q7_cuda_exec_free(ce32);
+    q7_cuda_exec_free(cprof);
     q7_qdq_free(qdq);
     q7_amax_table_free(table);
     q7_model_free(m);

@@ -4,9 +4,10 @@
 #   tools/gpu-check.sh pack     On a dev machine (Debian, packages of tools/setup.sh installed):
 #                               gathers into .gpu/ what a bare GPU box lacks: cJSON, libyaml, stb
 #                               (headers, libraries, pkg-config files, a pkg-config binary) and
-#                               the fixtures that fit a 64 MiB transfer (family/, yolov7-tiny's
-#                               model, horses input, raw outputs, amax.json; yolov7's 75 MB
-#                               model.pt does not fit). Adds /.gpu/ to .git/info/exclude.
+#                               libturbojpeg, and the fixtures that fit a 64 MiB transfer
+#                               (family/, yolov7-tiny's model, photos, horses input, raw
+#                               outputs, amax.json, table.json; yolov7's 75 MB model.pt does not
+#                               fit). Adds /.gpu/ to .git/info/exclude.
 #   tools/gpu-check.sh          On the GPU machine, in a copy of the repo with .gpu/ carried along
 #                               (device tool: carry [".gpu"], command "bash tools/gpu-check.sh"):
 #                               configures and builds with CUDA (meson + ninja; if they or the
@@ -14,10 +15,15 @@
 #                               test_cuda (the 'cuda' suite: kernels, histograms, fixtures end to
 #                               end) and prints a benchmark table (yolov7 from its yaml at 640x640:
 #                               images/s at batch 1, 8, 32 in FP32 and FP16, TFLOP/s, the 10
-#                               slowest nodes), then compute-sanitizer memcheck and racecheck on
-#                               the kernel tests when time allows. Log: $OUT/gpu-check.log when OUT
-#                               is set. About 4-6 minutes; each step has a timeout and the
-#                               sanitizers are skipped late, so the whole stays under 10.
+#                               slowest nodes), then the same network in the machine's PyTorch
+#                               (cuDNN, FP16, channels_last) beside `q7 bench --device cuda
+#                               --fp16` (tools/bench_torch.py), then `q7 table` on yolov7-tiny's
+#                               photos on the GPU and on the CPU, compared with each other and
+#                               with ref/table.json, then compute-sanitizer memcheck and
+#                               racecheck on the kernel tests when time allows. Log:
+#                               $OUT/gpu-check.log when OUT is set. About 4-6 minutes; each step
+#                               has a timeout and late steps are skipped, so the whole stays
+#                               under 10.
 #                               Q7_GPU_CHECK_DIRECT=1 skips meson.
 #   tools/gpu-check.sh emulate [outdir]
 #                               On any machine with the CUDA headers, g++ and OpenBLAS, no GPU
@@ -51,11 +57,15 @@ pack() {
     local lib=/usr/lib/x86_64-linux-gnu
     rm -rf "$GPU"
     mkdir -p "$GPU"/include "$GPU"/lib "$GPU"/pkgconfig "$GPU"/bin "$GPU"/fixtures || exit 1
-    cp -r /usr/include/cjson /usr/include/stb /usr/include/yaml.h "$GPU"/include/ || exit 1
-    for l in libcjson.so.1 libyaml-0.so.2 libstb.so.0; do cp -L "$lib/$l" "$GPU"/lib/ || exit 1; done
+    cp -r /usr/include/cjson /usr/include/stb /usr/include/yaml.h /usr/include/turbojpeg.h \
+        "$GPU"/include/ || exit 1
+    for l in libcjson.so.1 libyaml-0.so.2 libstb.so.0 libturbojpeg.so.0; do
+        cp -L "$lib/$l" "$GPU"/lib/ || exit 1
+    done
     ln -sf libcjson.so.1 "$GPU"/lib/libcjson.so
     ln -sf libyaml-0.so.2 "$GPU"/lib/libyaml.so
     ln -sf libstb.so.0 "$GPU"/lib/libstb.so
+    ln -sf libturbojpeg.so.0 "$GPU"/lib/libturbojpeg.so
     cp -L /usr/bin/pkgconf "$GPU"/bin/pkgconf.bin && cp -L "$lib"/libpkgconf.so.3 "$GPU"/lib/
     cat >"$GPU"/bin/pkg-config <<'EOF'
 #!/bin/sh
@@ -70,15 +80,18 @@ EOF
     pc libcjson 1.7.15 -lcjson '-I${prefix}/include -I${prefix}/include/cjson'
     pc yaml-0.1 0.2.5 -lyaml '-I${prefix}/include'
     pc stb 0.0 -lstb '-I${prefix}/include -I${prefix}/include/stb'
-    # fixtures: the family (every config, small), yolov7-tiny's model and one image
+    pc libturbojpeg 2.1.5 -lturbojpeg '-I${prefix}/include'
+    # fixtures: the family (every config, small), yolov7-tiny's model, photos and one input
     local f="$GPU"/fixtures
     mkdir -p "$f"/yolov7-tiny/ref || exit 1
     cp -r "$FIX_SRC"/family "$f"/ || exit 1
     cp "$FIX_SRC"/yolov7-tiny/model.pt "$f"/yolov7-tiny/ || exit 1
+    cp -r "$FIX_SRC"/yolov7-tiny/data "$f"/yolov7-tiny/ || exit 1
     for r in input_horses raw_origin_horses raw_fused_horses raw_qdq-mse_horses; do
         cp "$FIX_SRC/yolov7-tiny/ref/$r.npy" "$f"/yolov7-tiny/ref/ || exit 1
     done
-    cp "$FIX_SRC"/yolov7-tiny/ref/amax.json "$f"/yolov7-tiny/ref/ || exit 1
+    cp "$FIX_SRC"/yolov7-tiny/ref/amax.json "$FIX_SRC"/yolov7-tiny/ref/table.json \
+        "$f"/yolov7-tiny/ref/ || exit 1
     chmod -R u+w "$GPU"
     grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || { mkdir -p .git/info && echo '/.gpu/' >>.git/info/exclude; }
     du -sh "$GPU"
@@ -186,6 +199,9 @@ check() {
         exec > >(tee "$OUT/gpu-check.log") 2>&1
     fi
     local t0=$SECONDS
+    if [ ! -x "$CUDA/bin/nvcc" ] && command -v nvcc >/dev/null; then
+        CUDA=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+    fi
     export PATH="$CUDA/bin:$PATH"
     export LIBRARY_PATH="$CUDA/lib64${LIBRARY_PATH:+:$LIBRARY_PATH}"
     export LD_LIBRARY_PATH="$CUDA/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -222,8 +238,8 @@ check() {
         say "meson build ($meson_cmd, ninja $(ninja --version))"
         rm -rf build-cuda-gpu
         if timeout 120 $meson_cmd setup build-cuda-gpu --buildtype=release -Dcuda=enabled -Dblas=disabled \
-            -Dturbojpeg=disabled > /tmp/q7-meson-setup.log 2>&1 &&
-            timeout 300 ninja -C build-cuda-gpu tests/test_cuda; then
+            -Donnx=disabled > /tmp/q7-meson-setup.log 2>&1 &&
+            timeout 300 ninja -C build-cuda-gpu tests/test_cuda tools/q7; then
             bin=build-cuda-gpu/tests/test_cuda
         else
             tail -30 /tmp/q7-meson-setup.log 2>/dev/null
@@ -262,13 +278,49 @@ check() {
     else
         echo "no $cfg: benchmark skipped"
     fi
+    local q7=build-cuda-gpu/tools/q7
+    if [ -x "$q7" ] && [ -f "$cfg" ] && python3 -c 'import torch' 2>/dev/null; then
+        say "PyTorch (cuDNN, FP16, channels_last) beside q7 --fp16, yolov7 from its yaml"
+        timeout 180 python3 tools/bench_torch.py --cfg "$cfg" --q7 "$q7" --device cuda --fp16 \
+            --channels-last --batch 1,32 --iters 20 || echo "bench_torch exit code $?"
+    else
+        echo "(no q7 binary, yolov7.yaml or PyTorch: PyTorch comparison skipped)"
+    fi
+    local tiny="$FIX_SRC/yolov7-tiny"
+    if [ -x "$q7" ] && [ -f "$tiny/data/val.txt" ] && [ $((SECONDS - t0)) -lt 400 ]; then
+        say "q7 table on yolov7-tiny's photos: cuda vs cpu vs ref/table.json"
+        local d
+        for d in cuda cpu; do
+            timeout 120 "$q7" table --weights "$tiny/model.pt" --data "$tiny/data/val.txt" \
+                --batch 2 --device $d --json /tmp/q7-table-$d.json || echo "table $d exit code $?"
+        done
+        python3 - "$tiny/ref/table.json" <<'PY' || echo "table comparison exit code $?"
+import json, sys
+ref = json.load(open(sys.argv[1]))
+cu, cp = (json.load(open("/tmp/q7-table-%s.json" % d)) for d in ("cuda", "cpu"))
+cu, cp, ref = cu["table"], cp["table"], ref["table"]
+keys = ("mAP50", "mAP50_95")
+worst = {}
+print("%-24s %-9s %9s %9s %9s" % ("row", "metric", "cuda", "cpu", "ref"))
+for name in cp:
+    for k in keys:
+        a, b = cu[name][k], cp[name][k]
+        r = ref.get(name, {}).get(k, float("nan"))
+        print("%-24s %-9s %9.4f %9.4f %9.4f" % (name, k, a, b, r))
+        if name in ("origin", "fused"):
+            worst[name] = max(worst.get(name, 0), abs(a - b))
+print("cuda vs cpu, largest difference: " +
+      ", ".join("%s %.4f" % kv for kv in worst.items()) + " (tolerance 0.002)")
+sys.exit(0 if worst and max(worst.values()) <= 0.002 else 1)
+PY
+    fi
     # device memory errors and shared-memory races in the kernels (kernel tests only: slow)
     local san="$CUDA/bin/compute-sanitizer"
-    if [ -x "$san" ] && [ $((SECONDS - t0)) -lt 330 ]; then
+    if [ -x "$san" ] && [ $((SECONDS - t0)) -lt 420 ]; then
         say "compute-sanitizer memcheck, kernel tests"
         timeout 120 "$san" --tool memcheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -25
         echo "memcheck exit code ${PIPESTATUS[0]}"
-        if [ $((SECONDS - t0)) -lt 420 ]; then
+        if [ $((SECONDS - t0)) -lt 480 ]; then
             say "compute-sanitizer racecheck, kernel tests"
             timeout 90 "$san" --tool racecheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -15
             echo "racecheck exit code ${PIPESTATUS[0]}"
