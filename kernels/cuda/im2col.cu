@@ -1,42 +1,49 @@
-/* im2col on the device, one thread per column element, fake-quantizing the input as it is
- * read. */
+/* im2col on the device, fake-quantizing the input as it is read. A block row handles one
+ * (image, k) row of the column buffer: k's channel and kernel tap are worked out once per
+ * row, and each thread walks output pixels with 32-bit arithmetic (the plan bounds M by
+ * INT_MAX), so the only per-element division is p / OW. Grid-stride loops on all three grid
+ * axes cover any size. */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/im2col.cuh"
+
+#include <limits.h>
 
 using namespace q7c;
 
 struct im2col_args {
-    int64_t n0, K, M, ow;
-    int kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t n0, K;
+    int M, ow, kh, kw, sh, sw, ph, pw, dh, dw;
     float in_scale;
     int col_f16;
 };
 
-static __global__ void im2col_kernel(dview x, im2col_args a, void * col, int64_t total)
+static __global__ void im2col_kernel(dview x, im2col_args a, void * col, int64_t count)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t p = i % a.M;
-        const int64_t t = i / a.M;
-        const int64_t k = t % a.K;
-        const int64_t img = t / a.K;
-        const int64_t kx = k % a.kw;
-        const int64_t ky = (k / a.kw) % a.kh;
-        const int64_t ci = k / ((int64_t)a.kw * a.kh);
-        const int64_t oy = p / a.ow, ox = p % a.ow;
-        const int64_t iy = oy * a.sh - a.ph + ky * a.dh;
-        const int64_t ix = ox * a.sw - a.pw + kx * a.dw;
-        float v = 0.0f;
-        if (iy >= 0 && iy < x.h && ix >= 0 && ix < x.w) {
-            v = load(x, offset_at(x, a.n0 + img, ci, iy, ix));
-            if (a.in_scale != 0.0f)
-                v = fake_quant(v, a.in_scale);
+    const int xh = (int)x.h, xw = (int)x.w;
+    for (int64_t img = blockIdx.z; img < count; img += gridDim.z)
+        for (int64_t k = blockIdx.y; k < a.K; k += gridDim.y) {
+            const int kx = (int)(k % a.kw);
+            const int ky = (int)((k / a.kw) % a.kh);
+            const int64_t ci = k / ((int64_t)a.kw * a.kh);
+            const int64_t src = (a.n0 + img) * x.bs + ci * x.hw;
+            const int64_t dst = (img * a.K + k) * a.M;
+            const int y0 = ky * a.dh - a.ph, x0 = kx * a.dw - a.pw;
+            for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < a.M;
+                 p += gridDim.x * blockDim.x) {
+                const int oy = p / a.ow, ox = p - oy * a.ow;
+                const int iy = oy * a.sh + y0, ix = ox * a.sw + x0;
+                float v = 0.0f;
+                if (iy >= 0 && iy < xh && ix >= 0 && ix < xw) {
+                    v = load(x, src + (int64_t)iy * xw + ix);
+                    if (a.in_scale != 0.0f)
+                        v = fake_quant(v, a.in_scale);
+                }
+                if (a.col_f16)
+                    static_cast<__half *>(col)[dst + p] = __float2half_rn(v);
+                else
+                    static_cast<float *>(col)[dst + p] = v;
+            }
         }
-        if (a.col_f16)
-            static_cast<__half *>(col)[i] = __float2half_rn(v);
-        else
-            static_cast<float *>(col)[i] = v;
-    }
 }
 
 enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int64_t n0,
@@ -46,8 +53,11 @@ enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int
     im2col_args a;
     a.n0 = n0;
     a.K = (int64_t)p->in_ch * p->kh * p->kw;
-    a.M = oh * ow;
-    a.ow = ow;
+    if (oh * ow > INT_MAX || x->h > INT_MAX / 2 || x->w > INT_MAX / 2)
+        return q7_error_set(Q7_ERR_LIMIT, "cuda im2col: %lldx%lld output exceeds int",
+                            (long long)oh, (long long)ow);
+    a.M = (int)(oh * ow);
+    a.ow = (int)ow;
     a.kh = p->kh;
     a.kw = p->kw;
     a.sh = p->stride_h;
@@ -58,9 +68,10 @@ enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int
     a.dw = p->dil_w;
     a.in_scale = in_scale;
     a.col_f16 = col_dtype == Q7_DTYPE_F16;
-    const int64_t total = count * a.K * a.M;
-    if (total == 0)
+    if (count == 0 || a.K == 0 || a.M == 0)
         return Q7_OK;
-    Q7C_LAUNCH(im2col_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), a, col, total);
+    const dim3 grid(blocks_for(a.M), (unsigned)(a.K < 65535 ? a.K : 65535),
+                    (unsigned)(count < 65535 ? count : 65535));
+    Q7C_LAUNCH(im2col_kernel, grid, THREADS, 0, s, make_dview(x), a, col, count);
     return Q7_CUDA_LAUNCHED("im2col");
 }
