@@ -15,7 +15,8 @@
 #                               test_cuda (the 'cuda' suite: kernels, histograms, fixtures end to
 #                               end) and prints a benchmark table (yolov7 from its yaml at 640x640:
 #                               images/s at batch 1, 8, 32 in FP32 and FP16, TFLOP/s, the 10
-#                               slowest nodes), then the same network in the machine's PyTorch
+#                               slowest nodes; tools/bench_conv_cuda: each step of the heaviest
+#                               convs timed alone), then the same network in the machine's PyTorch
 #                               (cuDNN, FP16, channels_last) beside `q7 bench --device cuda
 #                               --fp16` (tools/bench_torch.py), then `q7 table` on yolov7-tiny's
 #                               photos on the GPU and on the CPU, compared with each other and
@@ -239,7 +240,7 @@ check() {
         rm -rf build-cuda-gpu
         if timeout 120 $meson_cmd setup build-cuda-gpu --buildtype=release -Dcuda=enabled -Dblas=disabled \
             -Donnx=disabled > /tmp/q7-meson-setup.log 2>&1 &&
-            timeout 300 ninja -C build-cuda-gpu tests/test_cuda tools/q7; then
+            timeout 300 ninja -C build-cuda-gpu tests/test_cuda tools/q7 tools/bench_conv_cuda; then
             bin=build-cuda-gpu/tests/test_cuda
         else
             tail -30 /tmp/q7-meson-setup.log 2>/dev/null
@@ -277,6 +278,10 @@ check() {
         timeout 240 "$bin" bench "$cfg" 640 1,8,32 || echo "benchmark exit code $?"
     else
         echo "no $cfg: benchmark skipped"
+    fi
+    if [ -x build-cuda-gpu/tools/bench_conv_cuda ]; then
+        say "where the convolutions' time goes (tools/bench_conv_cuda.c), batch 8"
+        timeout 90 build-cuda-gpu/tools/bench_conv_cuda 8 20 || echo "bench_conv_cuda exit code $?"
     fi
     local q7=build-cuda-gpu/tools/q7
     if [ -x "$q7" ] && [ -f "$cfg" ] && python3 -c 'import torch' 2>/dev/null; then
