@@ -75,12 +75,19 @@ static void test_conv_plan(void)
     CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F32, 0, 0, &cp));
     CHECK(cp.direct && cp.out_direct && cp.ws_bytes == 0 && cp.chunk == 4);
     CHECK(cp.m == 600 && cp.n == 32 && cp.k == 64);
-    /* input fake-quant forces im2col; FP16 GEMM output goes through the workspace */
+    /* input fake-quant forces im2col; an FP16 GEMM writes FP16 y directly, FP32 y too */
     CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F32, 1, 0, &cp));
     CHECK(!cp.direct && cp.col_bytes == (size_t)4 * 64 * 600 * 4 && cp.out_bytes == 0);
     x.dtype = y.dtype = Q7_DTYPE_F16;
     CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 0, &cp));
-    CHECK(cp.direct && !cp.out_direct && cp.out_bytes == (size_t)4 * 32 * 600 * 4);
+    CHECK(cp.direct && cp.out_direct && cp.out_bytes == 0 && cp.ws_bytes == 0);
+    y.dtype = Q7_DTYPE_F32;
+    CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 0, &cp));
+    CHECK(cp.direct && cp.out_direct && cp.out_bytes == 0);
+    /* FP32 activations into an FP16 view (not made by the executor): through the workspace */
+    x.dtype = y.dtype = Q7_DTYPE_F16;
+    CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F32, 1, 0, &cp));
+    CHECK(!cp.direct && !cp.out_direct && cp.out_bytes == (size_t)4 * 32 * 600 * 4);
     CHECK(cp.out_offset % Q7_CUDA_WS_ALIGN == 0 && cp.ws_bytes >= cp.out_offset + cp.out_bytes);
     /* 3x3 stride 2, groups, chunking under a small limit */
     p = (struct q7_conv_params){.in_ch = 8,

@@ -1,8 +1,8 @@
 /* bench_conv_cuda: where a CUDA convolution's time goes. For yolov7's heaviest conv shapes
  * (batch 8 by default), times q7_cuda_conv2d whole and each of its steps alone with CUDA
- * events: the im2col, the cuBLAS GEMM as q7 calls it, the bias + activation epilogue, and two
- * GEMM variants (C written in FP16; A read transposed, "TN", as an [pixel][k] im2col would
- * give). Built only with CUDA; tools/gpu-check.sh runs it. Device buffers hold zeros: the
+ * events: the im2col, the cuBLAS GEMM as q7 calls it, the bias + activation epilogue, and a
+ * GEMM variant (A read transposed, "TN", as an [pixel][k] im2col would give). Built only with
+ * CUDA; tools/gpu-check.sh runs it. Device buffers hold zeros: the
  * timings do not depend on the values.
  *
  *   bench_conv_cuda [batch=8] [reps=20] */
@@ -84,26 +84,21 @@ static void run_shape(cublasHandle_t blas, const struct shape * sh, int n, int f
     void * a = pl.direct ? x : col;
     const long long a_stride = pl.direct ? (long long)xv.batch_stride : (long long)k * m;
     void * c = pl.out_direct ? y : gout;
+    const cudaDataType_t ct = pl.out_direct && fp16 ? CUDA_R_16F : CUDA_R_32F;
     const long long c_stride = (long long)nn * m;
-    double full, im2col = 0, gemm, gemm16 = 0, gemm_tn, epi = 0;
+    double full, im2col = 0, gemm, gemm_tn, epi = 0;
     const int chunks = (int)((n + nb - 1) / nb);
     TIME(full, reps, CK(q7_cuda_conv2d(s, blas, &xv, w, bias, &p, 0.0f, &yv, &pl, ws)));
     if (!pl.direct)
         TIME(im2col, reps, CK(q7_cuda_im2col(s, &xv, 0, nb, &p, oh, oh, 0.0f, col, t)));
     TIME(gemm, reps,
          CK(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, nn, k, &one, a, ab, m,
-                                       a_stride, w, ab, k, 0, &zero, c, CUDA_R_32F, m, c_stride,
-                                       nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)));
-    if (fp16)
-        TIME(gemm16, reps,
-             CK(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, m, nn, k, &one, a, ab,
-                                           m, a_stride, w, ab, k, 0, &zero, y, CUDA_R_16F, m,
-                                           c_stride, nb, CUBLAS_COMPUTE_32F,
-                                           CUBLAS_GEMM_DEFAULT)));
+                                       a_stride, w, ab, k, 0, &zero, c, ct, m, c_stride, nb,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)));
     TIME(gemm_tn, reps,
          CK(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, m, nn, k, &one, a, ab, k,
-                                       a_stride, w, ab, k, 0, &zero, c, CUDA_R_32F, m, c_stride,
-                                       nb, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)));
+                                       a_stride, w, ab, k, 0, &zero, c, ct, m, c_stride, nb,
+                                       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT)));
     {
         struct q7_cuda_view src = yv;
         src.n = nb;
@@ -115,9 +110,9 @@ static void run_shape(cublasHandle_t blas, const struct shape * sh, int n, int f
         TIME(epi, reps, CK(q7_cuda_bias_act(s, &src, (const float *)bias, p.act, &dst)));
     }
     const double flop = 2.0 * m * nn * (double)k * n;
-    printf("| %-24s | %s | %4d | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %6.1f |\n",
-           sh->name, fp16 ? "FP16" : "FP32", nb, full, im2col * chunks, gemm * chunks,
-           gemm16 * chunks, gemm_tn * chunks, epi * chunks, flop / full * 1e-9);
+    printf("| %-24s | %s | %4d | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %6.1f |\n", sh->name,
+           fp16 ? "FP16" : "FP32", nb, full, im2col * chunks, gemm * chunks, gemm_tn * chunks,
+           epi * chunks, flop / full * 1e-9);
     fflush(stdout);
     cudaFree(x);
     cudaFree(y);
@@ -143,8 +138,8 @@ int main(int argc, char ** argv)
     CK(cublasSetStream(blas, s));
     printf("batch %d, ms per batch (steps alone: times the chunks a batch needs), SiLU, %d reps\n",
            n, reps);
-    printf("| conv | type | chunk | q7 conv | im2col | GEMM | GEMM C16 | GEMM TN | epilogue | "
-           "TFLOP/s |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    printf("| conv | type | chunk | q7 conv | im2col | GEMM | GEMM TN | epilogue | TFLOP/s |\n"
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
     for (int fp16 = 1; fp16 >= 0; fp16--)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             run_shape(blas, &shapes[i], n, fp16, reps);

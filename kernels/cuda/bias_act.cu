@@ -1,6 +1,6 @@
 /* The convolution epilogue on the device: bias + activation, FP32 in, FP32 or FP16 out. A
- * block row handles one (image, channel) plane, so the bias is read once per row and the
- * threads walk the plane's pixels contiguously; grid-stride loops on all three axes. */
+ * block row handles one (image, channel) plane, so the bias is read once per row and each
+ * thread walks about 8 of the plane's pixels; grid-stride loops on all three axes. */
 #include "kernels/cuda/bias_act.cuh"
 #include "kernels/cuda/common.cuh"
 
@@ -29,7 +29,7 @@ enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src,
     if (numel(y) == 0)
         return Q7_OK;
     const int64_t hw = y->h * y->w;
-    const dim3 grid(blocks_for(hw), (unsigned)(y->c < 65535 ? y->c : 65535),
+    const dim3 grid(row_blocks(hw, 8), (unsigned)(y->c < 65535 ? y->c : 65535),
                     (unsigned)(y->n < 65535 ? y->n : 65535));
     Q7C_LAUNCH(bias_act_kernel, grid, THREADS, 0, s, make_dview(src), make_dview(y), bias,
                (int)act.kind, act.slope);

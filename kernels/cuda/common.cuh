@@ -42,6 +42,18 @@ inline unsigned blocks_for(int64_t total)
     return (unsigned)(b < 1 ? 1 : b);
 }
 
+/* Blocks along a row of `len` elements when each thread takes about `per_thread` of them:
+ * the row kernels (im2col, epilogue) launch one block row per (image, channel or k) and loop,
+ * so that a block's setup (its row's indices) is paid for many elements, not one. */
+inline unsigned row_blocks(int64_t len, int per_thread)
+{
+    const int64_t per_block = (int64_t)THREADS * per_thread;
+    int64_t b = (len + per_block - 1) / per_block;
+    if (b > MAX_BLOCKS)
+        b = MAX_BLOCKS;
+    return (unsigned)(b < 1 ? 1 : b);
+}
+
 /* A view flattened for kernels: linear index i over (n, c*h*w) maps to
  * (i / chw) * bs + i % chw. Passed by value. */
 struct dview {
@@ -73,6 +85,8 @@ inline int64_t numel(const struct q7_cuda_view * v)
 /* Offset (elements) of linear element i of the view. */
 __device__ __forceinline__ int64_t offset_of(const dview & v, int64_t i)
 {
+    if (v.bs == v.chw) /* a whole tensor: no 64-bit division */
+        return i;
     const int64_t b = i / v.chw;
     return b * v.bs + (i - b * v.chw);
 }

@@ -20,12 +20,14 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
 {
     if ((in_scale != 0.0f && plan->direct) || (plan->ws_bytes > 0 && !ws) ||
         (plan->direct && x->dtype != plan->gemm_in) ||
-        (plan->out_direct && y->dtype != Q7_DTYPE_F32))
+        (plan->out_direct && y->dtype != Q7_DTYPE_F32 && y->dtype != plan->gemm_in))
         return q7_error_set(Q7_ERR_INTERNAL, "cuda conv: plan does not fit the call");
     const size_t in_size = q7_dtype_size(plan->gemm_in);
     const size_t y_size = q7_dtype_size(y->dtype);
     const size_t x_size = q7_dtype_size(x->dtype);
     const cudaDataType_t ab_type = cuda_type(plan->gemm_in);
+    const cudaDataType_t c_type = plan->out_direct ? cuda_type(y->dtype) : CUDA_R_32F;
+    const size_t c_size = plan->out_direct ? y_size : sizeof(float);
     const float alpha = 1.0f, beta = 0.0f;
     const int m = (int)plan->m, n = (int)plan->n, k = (int)plan->k;
     const int64_t cin_g = p->in_ch / p->groups;
@@ -63,10 +65,10 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
             const void * a = plan->direct ? a_base + (size_t)(g * cin_g * plan->m) * in_size
                                           : a_base + (size_t)(g * plan->k * plan->m) * in_size;
             const void * b = (const uint8_t *)weight + (size_t)(g * plan->n * plan->k) * in_size;
-            void * c = c_base + (size_t)(g * plan->n * plan->m) * sizeof(float);
+            void * c = c_base + (size_t)(g * plan->n * plan->m) * c_size;
             enum q7_status st = Q7_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
                 blas, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, a, ab_type, m, a_stride, b,
-                ab_type, k, 0, &beta, c, CUDA_R_32F, m, c_stride, (int)nb, CUBLAS_COMPUTE_32F,
+                ab_type, k, 0, &beta, c, c_type, m, c_stride, (int)nb, CUBLAS_COMPUTE_32F,
                 CUBLAS_GEMM_DEFAULT));
             if (st)
                 return st;

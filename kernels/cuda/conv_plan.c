@@ -54,7 +54,7 @@ enum q7_status q7_cuda_conv2d_plan(const struct q7_cuda_view * x, const struct q
                             (long long)out->m, (long long)out->n, (long long)out->k);
     out->direct = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                   p->pad_h == 0 && p->pad_w == 0 && !fake_quant && x->dtype == gemm_in;
-    out->out_direct = y->dtype == Q7_DTYPE_F32;
+    out->out_direct = y->dtype == Q7_DTYPE_F32 || y->dtype == gemm_in;
 
     /* bytes per image of each workspace piece */
     size_t col_img = 0, out_img = 0, tmp;

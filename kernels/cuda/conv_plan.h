@@ -12,9 +12,10 @@
  * written in place. A is x itself for a 1x1 stride-1 unpadded conv (direct: lda = H*W = M,
  * the batch stride of x) or an im2col buffer of `chunk` images in the workspace.
  *
- * The GEMM accumulates in FP32 (CUBLAS_COMPUTE_32F) and writes FP32: straight into y when y is
- * FP32 (then bias + activation run in place), else into an FP32 workspace from which the
- * epilogue writes y (FP16 activations). */
+ * The GEMM accumulates in FP32 (CUBLAS_COMPUTE_32F) and writes y's type straight into y when
+ * y is FP32 or has the GEMM's input type (FP16 activations: the sum is rounded to FP16 once
+ * before bias + activation run in place, which halves the epilogue's traffic), else FP32 into
+ * a workspace from which the epilogue writes y. */
 #ifndef Q7_CUDA_CONV_PLAN_H
 #define Q7_CUDA_CONV_PLAN_H
 
@@ -32,7 +33,7 @@ extern "C" {
 struct q7_cuda_conv_plan {
     enum q7_dtype gemm_in; /* A and B: Q7_DTYPE_F32 or Q7_DTYPE_F16 (tensor cores) */
     int direct;            /* A is x (no im2col) */
-    int out_direct;        /* C is y (else an FP32 workspace + epilogue) */
+    int out_direct;        /* C is y, in y's type (else an FP32 workspace + epilogue) */
     int64_t oh, ow;
     int64_t m, n, k;              /* per image and group (see above) */
     int64_t k_all;                /* in_ch * kh * kw: rows of the im2col buffer per image */

@@ -212,8 +212,10 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
                                           long long int strideC, int batchCount,
                                           cublasComputeType_t computeType, cublasGemmAlgo_t algo)
 {
-    /* what q7 uses, checked as strictly as cuBLAS would */
-    if (transa != CUBLAS_OP_N || transb != CUBLAS_OP_N || Ctype != CUDA_R_32F ||
+    /* what q7 uses, checked as strictly as cuBLAS would: C is FP32, or FP16 with FP16 inputs
+     * (accumulated in FP32, rounded to FP16 once) */
+    if (transa != CUBLAS_OP_N || transb != CUBLAS_OP_N ||
+        (Ctype != CUDA_R_32F && !(Ctype == CUDA_R_16F && Atype == CUDA_R_16F)) ||
         computeType != CUBLAS_COMPUTE_32F || Atype != Btype ||
         (Atype != CUDA_R_32F && Atype != CUDA_R_16F))
         return CUBLAS_STATUS_NOT_SUPPORTED;
@@ -225,19 +227,34 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
     for (int i = 0; i < batchCount; i++) {
         const uint8_t * ai = (const uint8_t *)A + (size_t)(i * strideA) * es;
         const uint8_t * bi = (const uint8_t *)B + (size_t)(i * strideB) * es;
-        float * ci = (float *)C + (size_t)(i * strideC);
-        float *ta, *tb;
+        const size_t c_count = (size_t)ldc * (size_t)(n - 1) + (size_t)m;
+        float *ta, *tb, *tc = NULL;
         const float * fa = as_f32(ai, Atype, (size_t)lda * (size_t)(k - 1) + (size_t)m, &ta);
         const float * fb = as_f32(bi, Btype, (size_t)ldb * (size_t)(n - 1) + (size_t)k, &tb);
-        if (!fa || !fb) {
+        float * ci;
+        if (Ctype == CUDA_R_32F) {
+            ci = (float *)C + (size_t)(i * strideC);
+        } else { /* FP16 C: through an FP32 copy (its old values matter when beta != 0) */
+            const uint16_t * c16 = (const uint16_t *)C + (size_t)(i * strideC);
+            ci = (float *)as_f32(c16, Ctype, c_count, &tc);
+        }
+        if (!fa || !fb || !ci) {
             free(ta);
             free(tb);
+            free(tc);
             return CUBLAS_STATUS_ALLOC_FAILED;
         }
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, a, fa, lda, fb, ldb, b, ci,
                     ldc);
+        if (tc) {
+            uint16_t * c16 = (uint16_t *)C + (size_t)(i * strideC);
+            for (int col = 0; col < n; col++) /* only the m x n matrix: not the gaps of ldc */
+                for (int row = 0; row < m; row++)
+                    c16[(size_t)col * ldc + row] = q7_float_to_half(tc[(size_t)col * ldc + row]);
+        }
         free(ta);
         free(tb);
+        free(tc);
     }
     return CUBLAS_STATUS_SUCCESS;
 }
