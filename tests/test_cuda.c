@@ -14,8 +14,9 @@
  *   amax.json["mse"] against raw_qdq-mse (< 0.1, the fixture tolerance), batches.
  *
  * `test_cuda kernels` runs the kernel and histogram tests only (for compute-sanitizer);
- * `test_cuda bench <cfg.yaml> [img] [batches]` prints a benchmark table instead (images/s at
- * each batch size in FP32 and FP16, achieved TFLOP/s, the 10 slowest nodes): tools/gpu-check.sh
+ * `test_cuda bench <cfg.yaml> [img] [batches] [MiB list]` prints a benchmark table instead
+ * (images/s at each batch size in FP32 and FP16, the network's own GPU time and TFLOP/s, FP16
+ * again under each conv workspace bound of the list, the 10 slowest nodes): tools/gpu-check.sh
  * runs it. */
 #include "engine/cuda_plan.h"
 #include "engine/exec_cuda.h"
@@ -108,7 +109,12 @@ static void test_conv_plan(void)
     CHECKF(cp.chunk >= 1 && cp.chunk < 5, "chunk %lld", (long long)cp.chunk);
     CHECK(cp.col_bytes == (size_t)cp.chunk * 72 * 72 * 2);
     CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 1, &cp));
-    CHECK(cp.chunk == 1);
+    CHECK(cp.chunk == 1 && cp.m_slice == 8 && cp.col_bytes == (size_t)8 * 72 * 2);
+    /* an image that does not fit: slices of output pixels, a multiple of 8 */
+    CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 20 * 72 * 2, &cp));
+    CHECK(cp.chunk == 1 && cp.m_slice == 16 && cp.ws_bytes <= 20 * 72 * 2 + Q7_CUDA_WS_ALIGN);
+    CHECK_OK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 0, &cp));
+    CHECK(cp.chunk == 5 && cp.m_slice == cp.m);
     /* wrong output size, channels, groups */
     y.h = 10;
     CHECK(q7_cuda_conv2d_plan(&x, &y, &p, Q7_DTYPE_F16, 0, 0, &cp) == Q7_ERR_ARG);
@@ -565,11 +571,24 @@ static void test_kernels(int fp16)
     test_simple_ops(&k);
     test_detect(&k);
     q7_cuda_exec_free(k.e);
-    /* a tiny workspace: one image per GEMM batch */
+    /* a tiny workspace: one image per GEMM batch, slices of 8 output pixels (11 vectorized
+     * slices and a last one of 2), also with input fake-quant */
     cp.conv_workspace = 1;
     CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
     if (k.e) {
         const struct conv_case c = {3, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 1, 2, 1, 2, 0};
+        run_conv(&k, &c);
+        const struct conv_case q = {2, 7, 10, 9, 13, 3, 2, 1, 1, 1, Q7_ACT_SILU, 1, 1, 1, 0, 0,
+                                    1.7f};
+        run_conv(&k, &q);
+        q7_cuda_exec_free(k.e);
+    }
+    /* slices of 96 (FP16) or 48 (FP32) pixels of a 40x40 image, into a channel slice */
+    cp.conv_workspace = (size_t)96 * 64 * 9 * 2;
+    CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
+    if (k.e) {
+        const struct conv_case c = {2, 64, 40, 40, 64, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 0, 0, 16, 32,
+                                    0};
         run_conv(&k, &c);
         q7_cuda_exec_free(k.e);
     }

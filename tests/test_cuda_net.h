@@ -619,15 +619,73 @@ static void bench_profile(struct q7_graph * g, int fp16, int64_t n, int64_t img,
     q7_cuda_exec_free(e);
 }
 
-/* test_cuda bench <cfg.yaml> [img] [batches, e.g. 1,8,32] */
+/* One mode's rows of the benchmark table: FP32 or FP16, with a conv workspace bound (MiB,
+ * 0: the default). */
+static void bench_mode(struct q7_graph * g, int fp16, size_t ws_mib, const int64_t * bs, int nb,
+                       const uint8_t * x, int64_t img, double gflop)
+{
+    char mode[32];
+    snprintf(mode, sizeof mode, "%s%s", fp16 ? "FP16" : "FP32", ws_mib ? ", ws " : "");
+    if (ws_mib)
+        snprintf(mode + strlen(mode), sizeof mode - strlen(mode), "%zu MiB", ws_mib);
+    struct q7_cuda_params cp = q7_cuda_params_default();
+    cp.fp16 = fp16;
+    cp.conv_workspace = ws_mib << 20;
+    struct q7_cuda_exec * e = NULL;
+    if (q7_cuda_exec_create(g, &cp, &e)) {
+        printf("| %s | create failed: %s |\n", mode, q7_error_message());
+        return;
+    }
+    for (int k = 0; k < nb; k++) {
+        int64_t rows = 0, no = 0;
+        if (q7_cuda_exec_output_rows(e, bs[k], img, img, &rows, &no)) {
+            printf("| %s | %lld | failed: %s |\n", mode, (long long)bs[k],
+                   q7_error_message());
+            continue;
+        }
+        float * out = xmalloc((size_t)(bs[k] * rows * no) * sizeof(float));
+        enum q7_status st = Q7_OK;
+        for (int r = 0; r < 3 && !st; r++)
+            st = q7_cuda_exec_run_u8(e, x, bs[k], img, img, out);
+        int runs = 0;
+        double gpu_ms = 0, net_ms = 0, t0 = q7_time_now(), t1 = t0;
+        while (!st && (runs < 5 || t1 - t0 < 1.5) && runs < 200) {
+            st = q7_cuda_exec_run_u8(e, x, bs[k], img, img, out);
+            gpu_ms += q7_cuda_exec_last_ms(e);
+            net_ms += q7_cuda_exec_last_net_ms(e);
+            runs++;
+            t1 = q7_time_now();
+        }
+        if (st) {
+            printf("| %s | %lld | failed: %s |\n", mode, (long long)bs[k],
+                   q7_error_message());
+        } else {
+            const double per = (t1 - t0) / runs;
+            printf("| %s | %lld | %.1f | %.2f | %.2f | %.2f | %.1f | %.2f |\n", mode,
+                   (long long)bs[k], bs[k] / per, per * 1e3, gpu_ms / runs, net_ms / runs,
+                   bs[k] / (net_ms / runs) * 1e3, gflop * bs[k] / (net_ms / runs));
+        }
+        fflush(stdout);
+        free(out);
+    }
+    printf("%s memory: arena %.0f MiB, conv workspace %.0f MiB, weights %.0f MiB\n",
+           mode, q7_cuda_exec_arena_bytes(e) / 1048576.0,
+           q7_cuda_exec_workspace_bytes(e) / 1048576.0,
+           q7_cuda_exec_weight_bytes(e) / 1048576.0);
+    q7_cuda_exec_free(e);
+}
+
+/* test_cuda bench <cfg.yaml> [img] [batches, e.g. 1,8,32] [FP16 workspace bounds, MiB] */
 static int cuda_bench(int argc, char ** argv)
 {
     if (argc < 1) {
-        fprintf(stderr, "usage: test_cuda bench <cfg.yaml|model.pt> [img=640] [batches=1,8,32]\n");
+        fprintf(stderr, "usage: test_cuda bench <cfg.yaml|model.pt> [img=640] [batches=1,8,32] "
+                        "[workspace MiB list]\n");
         return 2;
     }
     const int64_t img = argc > 1 ? atoll(argv[1]) : 640;
     const char * batches = argc > 2 ? argv[2] : "1,8,32";
+    const char * ws_list = argc > 3 ? argv[3] : NULL;
     int n_dev = 0;
     char name[256];
     if (q7_cuda_available(&n_dev, name, sizeof name) || n_dev == 0) {
@@ -656,52 +714,17 @@ static int cuda_bench(int argc, char ** argv)
         x[i] = (uint8_t)(q7t_rand_u64(&g_rng) & 255);
     printf("%s on %s: %lldx%lld, %.1f GFLOP per image (2 x MACs), fused, random weights\n\n",
            argv[0], name, (long long)img, (long long)img, gflop);
-    printf("| mode | batch | images/s | ms/batch (wall) | ms/batch (GPU) | TFLOP/s |\n");
-    printf("|------|------:|---------:|----------------:|---------------:|--------:|\n");
-    for (int fp16 = 0; fp16 < 2; fp16++) {
-        struct q7_cuda_params cp = q7_cuda_params_default();
-        cp.fp16 = fp16;
-        struct q7_cuda_exec * e = NULL;
-        if (q7_cuda_exec_create(g, &cp, &e)) {
-            printf("| %s | create failed: %s |\n", fp16 ? "FP16" : "FP32", q7_error_message());
-            continue;
-        }
-        for (int k = 0; k < nb; k++) {
-            int64_t rows = 0, no = 0;
-            if (q7_cuda_exec_output_rows(e, bs[k], img, img, &rows, &no)) {
-                printf("| %s | %lld | failed: %s |\n", fp16 ? "FP16" : "FP32", (long long)bs[k],
-                       q7_error_message());
-                continue;
-            }
-            float * out = xmalloc((size_t)(bs[k] * rows * no) * sizeof(float));
-            enum q7_status st = Q7_OK;
-            for (int r = 0; r < 3 && !st; r++)
-                st = q7_cuda_exec_run_u8(e, x, bs[k], img, img, out);
-            int runs = 0;
-            double gpu_ms = 0, t0 = q7_time_now(), t1 = t0;
-            while (!st && (runs < 5 || t1 - t0 < 1.5) && runs < 200) {
-                st = q7_cuda_exec_run_u8(e, x, bs[k], img, img, out);
-                gpu_ms += q7_cuda_exec_last_ms(e);
-                runs++;
-                t1 = q7_time_now();
-            }
-            if (st) {
-                printf("| %s | %lld | failed: %s |\n", fp16 ? "FP16" : "FP32", (long long)bs[k],
-                       q7_error_message());
-            } else {
-                const double per = (t1 - t0) / runs;
-                printf("| %s | %lld | %.1f | %.2f | %.2f | %.2f |\n", fp16 ? "FP16" : "FP32",
-                       (long long)bs[k], bs[k] / per, per * 1e3, gpu_ms / runs,
-                       gflop * bs[k] / per * 1e-3);
-            }
-            fflush(stdout);
-            free(out);
-        }
-        printf("%s memory: arena %.0f MiB, conv workspace %.0f MiB, weights %.0f MiB\n",
-               fp16 ? "FP16" : "FP32", q7_cuda_exec_arena_bytes(e) / 1048576.0,
-               q7_cuda_exec_workspace_bytes(e) / 1048576.0,
-               q7_cuda_exec_weight_bytes(e) / 1048576.0);
-        q7_cuda_exec_free(e);
+    printf("| mode | batch | images/s | ms/batch (wall) | ms/batch (GPU) | network ms (GPU) | "
+           "network images/s | network TFLOP/s |\n");
+    printf("|------|------:|---------:|----------------:|---------------:|---------:|---------:|"
+           "--------:|\n");
+    for (int fp16 = 0; fp16 < 2; fp16++)
+        bench_mode(g, fp16, 0, bs, (int)nb, x, img, gflop);
+    for (const char * w = ws_list; w && *w;) { /* FP16 under other workspace bounds */
+        const size_t mib = (size_t)strtoull(w, NULL, 10);
+        if (mib)
+            bench_mode(g, 1, mib, bs, (int)nb, x, img, gflop);
+        w = strchr(w, ',') ? strchr(w, ',') + 1 : w + strlen(w);
     }
     const int64_t pb = bmax < 8 ? bmax : 8;
     bench_profile(g, 0, pb, img, x);

@@ -24,7 +24,9 @@
 #                               racecheck on the kernel tests when time allows. Log:
 #                               $OUT/gpu-check.log when OUT is set. About 4-6 minutes; each step
 #                               has a timeout and late steps are skipped, so the whole stays
-#                               under 10.
+#                               under 10. Q7_GPU_CHECK_QUICK=1 skips the table and
+#                               racecheck; Q7_GPU_CHECK_WS=64,32 sets the conv workspace bounds
+#                               (MiB) the benchmarks also try (default 32,16).
 #                               Q7_GPU_CHECK_DIRECT=1 skips meson.
 #   tools/gpu-check.sh emulate [outdir]
 #                               On any machine with the CUDA headers, g++ and OpenBLAS, no GPU
@@ -275,13 +277,15 @@ check() {
     say "benchmark"
     local cfg="$FIX_SRC/family/cfg/training/yolov7.yaml"
     if [ -f "$cfg" ]; then
-        timeout 240 "$bin" bench "$cfg" 640 1,8,32 || echo "benchmark exit code $?"
+        timeout 240 "$bin" bench "$cfg" 640 1,8,32 "${Q7_GPU_CHECK_WS:-32,16}" ||
+            echo "benchmark exit code $?"
     else
         echo "no $cfg: benchmark skipped"
     fi
     if [ -x build-cuda-gpu/tools/bench_conv_cuda ]; then
         say "where the convolutions' time goes (tools/bench_conv_cuda.c), batch 8"
-        timeout 90 build-cuda-gpu/tools/bench_conv_cuda 8 20 || echo "bench_conv_cuda exit code $?"
+        timeout 90 build-cuda-gpu/tools/bench_conv_cuda 8 20 "0,${Q7_GPU_CHECK_WS:-32,16}" ||
+            echo "bench_conv_cuda exit code $?"
     fi
     local q7=build-cuda-gpu/tools/q7
     if [ -x "$q7" ] && [ -f "$cfg" ] && python3 -c 'import torch' 2>/dev/null; then
@@ -292,7 +296,9 @@ check() {
         echo "(no q7 binary, yolov7.yaml or PyTorch: PyTorch comparison skipped)"
     fi
     local tiny="$FIX_SRC/yolov7-tiny"
-    if [ -x "$q7" ] && [ -f "$tiny/data/val.txt" ] && [ $((SECONDS - t0)) -lt 400 ]; then
+    if [ -n "${Q7_GPU_CHECK_QUICK:-}" ]; then
+        echo "(Q7_GPU_CHECK_QUICK: the table and racecheck skipped)"
+    elif [ -x "$q7" ] && [ -f "$tiny/data/val.txt" ] && [ $((SECONDS - t0)) -lt 400 ]; then
         say "q7 table on yolov7-tiny's photos: cuda vs cpu vs ref/table.json"
         local d
         for d in cuda cpu; do
@@ -325,7 +331,7 @@ PY
         say "compute-sanitizer memcheck, kernel tests"
         timeout 120 "$san" --tool memcheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -25
         echo "memcheck exit code ${PIPESTATUS[0]}"
-        if [ $((SECONDS - t0)) -lt 480 ]; then
+        if [ -z "${Q7_GPU_CHECK_QUICK:-}" ] && [ $((SECONDS - t0)) -lt 480 ]; then
             say "compute-sanitizer racecheck, kernel tests"
             timeout 90 "$san" --tool racecheck --error-exitcode 3 "$bin" kernels 2>&1 | tail -15
             echo "racecheck exit code ${PIPESTATUS[0]}"

@@ -15,6 +15,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Kernel launches and dynamic shared memory go through these two macros so that the same
  * kernels also compile as plain C++ for the CPU emulation (kernels/cuda/emu, used by
@@ -110,6 +111,57 @@ __device__ __forceinline__ void store(const dview & v, int64_t off, float x)
         static_cast<__half *>(v.data)[off] = __float2half_rn(x);
     else
         static_cast<float *>(v.data)[off] = x;
+}
+
+/* Eight consecutive elements from offset off (a multiple of 8 of a 32-byte aligned view: see
+ * aligned8) with one 16-byte (FP16) or two (FP32) loads, and the same for stores. */
+__device__ __forceinline__ void load8(const dview & v, int64_t off, float * out)
+{
+    if (v.f16) {
+        const uint4 u = *reinterpret_cast<const uint4 *>(static_cast<const __half *>(v.data) + off);
+        const unsigned int w[4] = {u.x, u.y, u.z, u.w};
+        for (int j = 0; j < 4; j++) {
+            const unsigned short lo = (unsigned short)(w[j] & 0xffffu),
+                                 hi = (unsigned short)(w[j] >> 16);
+            __half a, b;
+            memcpy(&a, &lo, 2);
+            memcpy(&b, &hi, 2);
+            out[2 * j] = __half2float(a);
+            out[2 * j + 1] = __half2float(b);
+        }
+    } else {
+        const float4 * p = reinterpret_cast<const float4 *>(static_cast<const float *>(v.data) + off);
+        const float4 a = p[0], b = p[1];
+        out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
+        out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+    }
+}
+
+__device__ __forceinline__ void store8(const dview & v, int64_t off, const float * x)
+{
+    if (v.f16) {
+        unsigned int w[4];
+        for (int j = 0; j < 4; j++) {
+            const __half a = __float2half_rn(x[2 * j]), b = __float2half_rn(x[2 * j + 1]);
+            unsigned short lo, hi;
+            memcpy(&lo, &a, 2);
+            memcpy(&hi, &b, 2);
+            w[j] = (unsigned int)lo | ((unsigned int)hi << 16);
+        }
+        *reinterpret_cast<uint4 *>(static_cast<__half *>(v.data) + off) =
+            make_uint4(w[0], w[1], w[2], w[3]);
+    } else {
+        float4 * p = reinterpret_cast<float4 *>(static_cast<float *>(v.data) + off);
+        p[0] = make_float4(x[0], x[1], x[2], x[3]);
+        p[1] = make_float4(x[4], x[5], x[6], x[7]);
+    }
+}
+
+/* 1 when every (image, channel) plane of the view starts 32-byte aligned and holds a multiple
+ * of 8 elements, so that load8 / store8 may walk it. */
+inline int aligned8(const dview & v)
+{
+    return (uintptr_t)v.data % 32 == 0 && v.hw % 8 == 0 && v.bs % 8 == 0;
 }
 
 /* 1 / (1 + exp(-x)) as kernels/ref (expf: the accurate device expf, not __expf). */

@@ -1,5 +1,6 @@
 /* Convolution on the device: im2col + cuBLAS strided-batched GEMMs + bias/activation
- * epilogue. Host code only; the kernels are im2col.cu and bias_act.cu. */
+ * epilogue, by chunks of images or slices of output pixels (conv_plan.h). Host code only; the
+ * kernels are im2col.cu and bias_act.cu. */
 #include "kernels/cuda/bias_act.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv2d.cuh"
@@ -35,21 +36,9 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
     float * gout = (float *)(void *)((uint8_t *)ws + plan->out_offset);
     const int need_epilogue = bias || p->act.kind != Q7_ACT_IDENTITY || !plan->out_direct;
 
+    const int64_t ms_max = plan->m_slice > 0 ? plan->m_slice : plan->m;
     for (int64_t n0 = 0; n0 < x->n; n0 += plan->chunk) {
         const int64_t nb = x->n - n0 < plan->chunk ? x->n - n0 : plan->chunk;
-        const uint8_t * a_base;
-        long long a_stride;
-        if (plan->direct) {
-            a_base = (const uint8_t *)x->data + (size_t)(n0 * x->batch_stride) * x_size;
-            a_stride = (long long)x->batch_stride;
-        } else {
-            enum q7_status st =
-                q7_cuda_im2col(s, x, n0, nb, p, plan->oh, plan->ow, in_scale, col, plan->gemm_in);
-            if (st)
-                return st;
-            a_base = col;
-            a_stride = (long long)(plan->k_all * plan->m);
-        }
         uint8_t * c_base;
         long long c_stride;
         if (plan->out_direct) {
@@ -59,19 +48,41 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
             c_base = (uint8_t *)gout;
             c_stride = (long long)((int64_t)p->out_ch * plan->m);
         }
-        for (int g = 0; g < p->groups; g++) {
-            /* group g: input channels [g*cin_g, ...) are rows [g*k, ...) of the im2col
-             * buffer (channel-major) or channel planes of x; output channels [g*n, ...) */
-            const void * a = plan->direct ? a_base + (size_t)(g * cin_g * plan->m) * in_size
-                                          : a_base + (size_t)(g * plan->k * plan->m) * in_size;
-            const void * b = (const uint8_t *)weight + (size_t)(g * plan->n * plan->k) * in_size;
-            void * c = c_base + (size_t)(g * plan->n * plan->m) * c_size;
-            enum q7_status st = Q7_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-                blas, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, a, ab_type, m, a_stride, b,
-                ab_type, k, 0, &beta, c, c_type, m, c_stride, (int)nb, CUBLAS_COMPUTE_32F,
-                CUBLAS_GEMM_DEFAULT));
-            if (st)
-                return st;
+        /* output pixels [m0, m0 + ms): the whole image unless the plan slices it (then C is
+         * y itself: rows m0.. of each channel, ldc = m) */
+        for (int64_t m0 = 0; m0 < plan->m; m0 += ms_max) {
+            const int64_t ms = plan->m - m0 < ms_max ? plan->m - m0 : ms_max;
+            const uint8_t * a_base;
+            long long a_stride;
+            int lda;
+            if (plan->direct) {
+                a_base = (const uint8_t *)x->data + (size_t)(n0 * x->batch_stride + m0) * x_size;
+                a_stride = (long long)x->batch_stride;
+                lda = m;
+            } else {
+                enum q7_status st = q7_cuda_im2col(s, x, n0, nb, p, plan->oh, plan->ow, m0, ms,
+                                                   in_scale, col, plan->gemm_in);
+                if (st)
+                    return st;
+                a_base = col;
+                a_stride = (long long)(plan->k_all * ms);
+                lda = (int)ms;
+            }
+            for (int g = 0; g < p->groups; g++) {
+                /* group g: input channels [g*cin_g, ...) are rows [g*k, ...) of the im2col
+                 * buffer (channel-major) or channel planes of x; output channels [g*n, ...) */
+                const void * a = plan->direct ? a_base + (size_t)(g * cin_g * plan->m) * in_size
+                                              : a_base + (size_t)(g * plan->k * ms) * in_size;
+                const void * b =
+                    (const uint8_t *)weight + (size_t)(g * plan->n * plan->k) * in_size;
+                void * c = c_base + (size_t)(g * plan->n * plan->m + m0) * c_size;
+                enum q7_status st = Q7_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+                    blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)ms, n, k, &alpha, a, ab_type, lda,
+                    a_stride, b, ab_type, k, 0, &beta, c, c_type, m, c_stride, (int)nb,
+                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                if (st)
+                    return st;
+            }
         }
         if (need_epilogue) {
             struct q7_cuda_view yc = *y;

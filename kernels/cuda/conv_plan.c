@@ -68,9 +68,23 @@ enum q7_status q7_cuda_conv2d_plan(const struct q7_cuda_view * x, const struct q
     const size_t per_img = align_ws(col_img) + align_ws(out_img);
     if (ws_limit == 0)
         ws_limit = Q7_CUDA_CONV_WS_DEFAULT;
+    out->m_slice = out->m;
+    if (!out->direct && out->out_direct && per_img > ws_limit) {
+        /* one image's im2col does not fit: slices of output pixels, a multiple of 8 (the
+         * vectorized im2col), at least 8 */
+        const size_t per_px = (size_t)out->k_all * in_size;
+        int64_t ms = (int64_t)(ws_limit / per_px) / 8 * 8;
+        if (ms < 8)
+            ms = 8;
+        if (ms < out->m) {
+            out->m_slice = ms;
+            col_img = (size_t)ms * per_px; /* no overflow: at most col_img */
+        }
+    }
+    const size_t per_chunk_img = align_ws(col_img) + align_ws(out_img);
     int64_t chunk = x->n < 1 ? 1 : x->n;
-    if (per_img > 0 && (size_t)chunk > ws_limit / per_img)
-        chunk = (int64_t)(ws_limit / per_img);
+    if (per_chunk_img > 0 && (size_t)chunk > ws_limit / per_chunk_img)
+        chunk = (int64_t)(ws_limit / per_chunk_img);
     if (chunk < 1)
         chunk = 1;
     if (chunk > INT_MAX)

@@ -12,6 +12,12 @@
  * written in place. A is x itself for a 1x1 stride-1 unpadded conv (direct: lda = H*W = M,
  * the batch stride of x) or an im2col buffer of `chunk` images in the workspace.
  *
+ * The workspace is bounded (ws_limit): images are batched while they fit, and when one
+ * image's im2col does not, the output pixels are cut into slices of m_slice pixels, each an
+ * im2col of that slice (lda = slice length) and a GEMM writing rows [m0, m0 + len) of C
+ * (ldc = M). A bound that fits in the GPU's L2 cache keeps the im2col buffer there between
+ * its write and the GEMM's read.
+ *
  * The GEMM accumulates in FP32 (CUBLAS_COMPUTE_32F) and writes y's type straight into y when
  * y is FP32 or has the GEMM's input type (FP16 activations: the sum is rounded to FP16 once
  * before bias + activation run in place, which halves the epilogue's traffic), else FP32 into
@@ -36,6 +42,7 @@ struct q7_cuda_conv_plan {
     int out_direct;        /* C is y, in y's type (else an FP32 workspace + epilogue) */
     int64_t oh, ow;
     int64_t m, n, k;              /* per image and group (see above) */
+    int64_t m_slice;              /* output pixels per im2col + GEMM (m: no slicing) */
     int64_t k_all;                /* in_ch * kh * kw: rows of the im2col buffer per image */
     int64_t chunk;                /* images per batched GEMM */
     size_t col_offset, col_bytes; /* im2col buffer for a chunk (0 bytes when direct) */

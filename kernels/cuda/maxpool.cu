@@ -1,7 +1,9 @@
-/* Max pooling on the device: one thread per output element. */
+/* Max pooling on the device: a block row per (image, channel) plane, threads over its output
+ * pixels with 32-bit arithmetic (planes are far below 2^31 pixels: checked). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/maxpool.cuh"
 
+#include <limits.h>
 #include <math.h>
 
 using namespace q7c;
@@ -11,41 +13,46 @@ struct pool_args {
     float fq_scale;
 };
 
-static __global__ void maxpool_kernel(dview x, dview y, int64_t total, pool_args p)
+static __global__ void maxpool_kernel(dview x, dview y, pool_args p)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t ox = i % y.w;
-        const int64_t oy = (i / y.w) % y.h;
-        const int64_t c = (i / y.hw) % y.c;
-        const int64_t b = i / y.chw;
-        float m = -INFINITY;
-        for (int ky = 0; ky < p.kh; ky++) {
-            const int64_t iy = oy * p.sh - p.ph + ky;
-            if (iy < 0 || iy >= x.h)
-                continue;
-            for (int kx = 0; kx < p.kw; kx++) {
-                const int64_t ix = ox * p.sw - p.pw + kx;
-                if (ix < 0 || ix >= x.w)
-                    continue;
-                const float v = load(x, offset_at(x, b, c, iy, ix));
-                if (v > m || isnan(v))
-                    m = v;
+    const int xh = (int)x.h, xw = (int)x.w, ow = (int)y.w, ohw = (int)y.hw;
+    for (int64_t b = blockIdx.z; b < y.n; b += gridDim.z)
+        for (int64_t c = blockIdx.y; c < y.c; c += gridDim.y) {
+            const int64_t xs = b * x.bs + c * x.hw, ys = b * y.bs + c * y.hw;
+            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < ohw;
+                 i += gridDim.x * blockDim.x) {
+                const int oy = i / ow, ox = i - oy * ow;
+                float m = -INFINITY;
+                for (int ky = 0; ky < p.kh; ky++) {
+                    const int iy = oy * p.sh - p.ph + ky;
+                    if (iy < 0 || iy >= xh)
+                        continue;
+                    for (int kx = 0; kx < p.kw; kx++) {
+                        const int ix = ox * p.sw - p.pw + kx;
+                        if (ix < 0 || ix >= xw)
+                            continue;
+                        const float v = load(x, xs + (int64_t)iy * xw + ix);
+                        if (v > m || isnan(v))
+                            m = v;
+                    }
+                }
+                store(y, ys + i, p.fq_scale != 0.0f ? fake_quant(m, p.fq_scale) : m);
             }
         }
-        store(y, offset_at(y, b, c, oy, ox), p.fq_scale != 0.0f ? fake_quant(m, p.fq_scale) : m);
-    }
 }
 
 enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,
                                const struct q7_pool_params * p, float fq_scale,
                                const struct q7_cuda_view * y)
 {
-    const int64_t total = numel(y);
-    if (total == 0)
+    if (numel(y) == 0)
         return Q7_OK;
+    if (x->h * x->w > INT_MAX / 2 || y->h * y->w > INT_MAX / 2)
+        return q7_error_set(Q7_ERR_LIMIT, "cuda maxpool: a %lldx%lld plane exceeds int",
+                            (long long)x->h, (long long)x->w);
     pool_args a = {p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, fq_scale};
-    Q7C_LAUNCH(maxpool_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
-               total, a);
+    const dim3 grid(row_blocks(y->h * y->w, 4), (unsigned)(y->c < 65535 ? y->c : 65535),
+                    (unsigned)(y->n < 65535 ? y->n : 65535));
+    Q7C_LAUNCH(maxpool_kernel, grid, THREADS, 0, s, make_dview(x), make_dview(y), a);
     return Q7_CUDA_LAUNCHED("maxpool");
 }

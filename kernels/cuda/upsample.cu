@@ -1,30 +1,38 @@
-/* Nearest upsampling on the device. */
+/* Nearest upsampling on the device: a block row per (image, channel) plane, threads over its
+ * output pixels with 32-bit arithmetic (planes below 2^31 pixels: checked). */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/upsample.cuh"
 
+#include <limits.h>
+
 using namespace q7c;
 
-static __global__ void upsample_kernel(dview x, dview y, int64_t total, int scale)
+static __global__ void upsample_kernel(dview x, dview y, int scale)
 {
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t ox = i % y.w;
-        const int64_t oy = (i / y.w) % y.h;
-        const int64_t c = (i / y.hw) % y.c;
-        const int64_t b = i / y.chw;
-        store(y, offset_at(y, b, c, oy, ox), load(x, offset_at(x, b, c, oy / scale, ox / scale)));
-    }
+    const int ow = (int)y.w, ohw = (int)y.hw, xw = (int)x.w;
+    for (int64_t b = blockIdx.z; b < y.n; b += gridDim.z)
+        for (int64_t c = blockIdx.y; c < y.c; c += gridDim.y) {
+            const int64_t xs = b * x.bs + c * x.hw, ys = b * y.bs + c * y.hw;
+            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < ohw;
+                 i += gridDim.x * blockDim.x) {
+                const int oy = i / ow, ox = i - oy * ow;
+                store(y, ys + i, load(x, xs + (int64_t)(oy / scale) * xw + ox / scale));
+            }
+        }
 }
 
 enum q7_status q7_cuda_upsample_nearest(cudaStream_t s, const struct q7_cuda_view * x, int scale,
                                         const struct q7_cuda_view * y)
 {
-    const int64_t total = numel(y);
-    if (total == 0)
+    if (numel(y) == 0)
         return Q7_OK;
     if (scale < 1)
         return q7_error_set(Q7_ERR_ARG, "upsample: scale %d", scale);
-    Q7C_LAUNCH(upsample_kernel, blocks_for(total), THREADS, 0, s, make_dview(x), make_dview(y),
-               total, scale);
+    if (y->h * y->w > INT_MAX / 2)
+        return q7_error_set(Q7_ERR_LIMIT, "cuda upsample: a %lldx%lld plane exceeds int",
+                            (long long)y->h, (long long)y->w);
+    const dim3 grid(row_blocks(y->h * y->w, 4), (unsigned)(y->c < 65535 ? y->c : 65535),
+                    (unsigned)(y->n < 65535 ? y->n : 65535));
+    Q7C_LAUNCH(upsample_kernel, grid, THREADS, 0, s, make_dview(x), make_dview(y), scale);
     return Q7_CUDA_LAUNCHED("upsample");
 }
