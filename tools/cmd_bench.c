@@ -12,6 +12,7 @@ struct layer_time {
     int layer;
     double seconds;
     double flops; /* 2 * MACs of the layer's convs for the whole batch */
+    double bytes; /* activations read and written and weights read, at least once each */
 };
 
 static int by_time_desc(const void * a, const void * b)
@@ -76,6 +77,22 @@ static double conv_flops(const struct q7_node * nd)
     const struct q7_conv_params * p = &nd->p.conv;
     return 2.0 * (double)(p->in_ch / p->groups) * p->kh * p->kw *
            (double)q7_tensor_numel(&nd->out);
+}
+
+/* Bytes a node must move at least: its inputs and output once each (concat: none, its inputs
+ * are written in place) and its weights, activations of act_size bytes. */
+static double node_bytes(const struct q7_graph * g, const struct q7_node * nd, size_t act_size)
+{
+    if (nd->op == Q7_OP_CONCAT || nd->op == Q7_OP_INPUT)
+        return 0.0;
+    double n = (double)q7_tensor_numel(&nd->out);
+    for (int k = 0; k < nd->n_inputs; k++)
+        n += (double)q7_tensor_numel(&g->nodes[nd->inputs[k]]->out);
+    double w = 0.0;
+    for (int r = 0; r < Q7_W_COUNT; r++)
+        if (nd->w[r])
+            w += (double)q7_tensor_numel(nd->w[r]);
+    return (n + w) * (double)act_size;
 }
 
 int cmd_bench(int argc, char ** argv)
@@ -230,6 +247,7 @@ int cmd_bench(int argc, char ** argv)
         if (nd->layer < 0 || !(cuda ? q7_cuda_exec_node_live(ce, i) : q7_exec_node_live(e, i)))
             continue;
         lt[nd->layer].seconds += acc[i] / iters;
+        lt[nd->layer].bytes += node_bytes(g, nd, fp16 ? 2 : sizeof(float));
         if (nd->op == Q7_OP_CONV2D) {
             lt[nd->layer].flops += conv_flops(nd);
             total_flops += conv_flops(nd);
@@ -245,11 +263,12 @@ int cmd_bench(int argc, char ** argv)
                ref ? "reference" : "optimized", iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
-    printf("%5s %-10s %10s %9s %7s\n", "layer", "type", "ms", "GFLOP/s", "share");
+    printf("%5s %-10s %10s %9s %8s %7s\n", "layer", "type", "ms", "GFLOP/s", "GB/s", "share");
     for (int k = 0; k < shown; k++) {
         const struct layer_time * L = &lt[k];
-        printf("%5d %-10s %10.3f %9.1f %6.1f%%\n", L->layer, g->layers[L->layer].type,
+        printf("%5d %-10s %10.3f %9.1f %8.1f %6.1f%%\n", L->layer, g->layers[L->layer].type,
                L->seconds * 1e3, L->seconds > 0 ? L->flops / L->seconds / 1e9 : 0.0,
+               L->seconds > 0 ? L->bytes / L->seconds / 1e9 : 0.0,
                sum_nodes > 0 ? 100.0 * L->seconds / sum_nodes : 0.0);
     }
     double ips = batch / med;
@@ -301,6 +320,7 @@ int cmd_bench(int argc, char ** argv)
             cJSON_AddStringToObject(o, "type", g->layers[lt[k].layer].type);
             cJSON_AddNumberToObject(o, "ms", lt[k].seconds * 1e3);
             cJSON_AddNumberToObject(o, "gflop", lt[k].flops / 1e9);
+            cJSON_AddNumberToObject(o, "mbytes", lt[k].bytes / 1e6);
             cJSON_AddItemToArray(layers, o);
         }
         st = cli_write_json(json, root);

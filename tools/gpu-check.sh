@@ -26,7 +26,7 @@
 #                               has a timeout and late steps are skipped, so the whole stays
 #                               under 10. Q7_GPU_CHECK_QUICK=1 skips the table and
 #                               racecheck; Q7_GPU_CHECK_WS=64,32 sets the conv workspace bounds
-#                               (MiB) the benchmarks also try (default 32,16).
+#                               (MiB) the benchmarks also try (default 64).
 #                               Q7_GPU_CHECK_DIRECT=1 skips meson.
 #   tools/gpu-check.sh emulate [outdir]
 #                               On any machine with the CUDA headers, g++ and OpenBLAS, no GPU
@@ -277,14 +277,14 @@ check() {
     say "benchmark"
     local cfg="$FIX_SRC/family/cfg/training/yolov7.yaml"
     if [ -f "$cfg" ]; then
-        timeout 240 "$bin" bench "$cfg" 640 1,8,32 "${Q7_GPU_CHECK_WS:-32,16}" ||
+        timeout 240 "$bin" bench "$cfg" 640 1,8,32 "${Q7_GPU_CHECK_WS:-64}" ||
             echo "benchmark exit code $?"
     else
         echo "no $cfg: benchmark skipped"
     fi
     if [ -x build-cuda-gpu/tools/bench_conv_cuda ]; then
         say "where the convolutions' time goes (tools/bench_conv_cuda.c), batch 8"
-        timeout 90 build-cuda-gpu/tools/bench_conv_cuda 8 20 "0,${Q7_GPU_CHECK_WS:-32,16}" ||
+        timeout 90 build-cuda-gpu/tools/bench_conv_cuda 8 20 "0,${Q7_GPU_CHECK_WS:-64}" ||
             echo "bench_conv_cuda exit code $?"
     fi
     local q7=build-cuda-gpu/tools/q7
@@ -292,6 +292,9 @@ check() {
         say "PyTorch (cuDNN, FP16, channels_last) beside q7 --fp16, yolov7 from its yaml"
         timeout 180 python3 tools/bench_torch.py --cfg "$cfg" --q7 "$q7" --device cuda --fp16 \
             --channels-last --batch 1,32 --iters 20 || echo "bench_torch exit code $?"
+        say "q7 bench --device cuda --fp16 --batch 32 (per layer: time, GFLOP/s, GB/s)"
+        timeout 60 "$q7" bench --cfg "$cfg" --device cuda --fp16 --batch 32 --iters 10 --top 12 ||
+            echo "q7 bench exit code $?"
     else
         echo "(no q7 binary, yolov7.yaml or PyTorch: PyTorch comparison skipped)"
     fi

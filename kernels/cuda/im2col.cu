@@ -1,8 +1,8 @@
 /* im2col on the device, fake-quantizing the input as it is read. A block row handles one
  * (image, k) row of the column buffer: k's channel and kernel tap are worked out once per
  * row, and the threads walk the slice's output pixels with 32-bit arithmetic (the plan bounds
- * M by INT_MAX), 8 consecutive pixels per thread with one vector store when the slice allows,
- * else one. (One pixel per thread and block row made millions of tiny blocks: 4 ms for
+ * M by INT_MAX), in FP16 8 consecutive pixels per thread with one vector store when the slice
+ * allows, else one. (One pixel per thread and block row made millions of tiny blocks: 4 ms for
  * yolov7's model.2 at batch 8 on an H100, against 0.5 ms for its GEMM.) Grid-stride loops on
  * all three grid axes cover any size. */
 #include "kernels/cuda/common.cuh"
@@ -98,7 +98,9 @@ template <typename T>
 static void launch(cudaStream_t s, const struct q7_cuda_view * x, const im2col_args & a,
                    void * col, int64_t count)
 {
-    const bool vec = a.ms % 8 == 0 && ((uintptr_t)col % 32) == 0;
+    /* FP16 only: the FP32 vector stores measured slower than one float per thread (H200,
+     * yolov7's model.1 at batch 8: 1.49 ms against 0.78) */
+    const bool vec = sizeof(T) == 2 && a.ms % 8 == 0 && ((uintptr_t)col % 32) == 0;
     /* vec: about 2 groups of 8 per thread; else about 8 pixels */
     const dim3 grid(vec ? row_blocks(a.ms / 8, 2) : row_blocks(a.ms, 8),
                     (unsigned)(a.K < 65535 ? a.K : 65535),
