@@ -6,6 +6,7 @@
 #include "kernels/cuda/hist.cuh"
 #include "kernels/cuda/normalize.cuh"
 #include "quant/calib.h"
+#include "quant/qdq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -523,21 +524,23 @@ enum q7_status q7_cuda_exec_abs_max(struct q7_cuda_exec * e, const struct q7_cud
     return Q7_OK;
 }
 
-enum q7_status q7_cuda_exec_hist_collect(struct q7_cuda_exec * e, const struct q7_cuda_view * x,
-                                         struct q7_calib_hist * h)
+/* max |x| of a non-empty device view; NaN or inf is Q7_ERR_ARG, as on the CPU. */
+static enum q7_status finite_abs_max(struct q7_cuda_exec * e, const struct q7_cuda_view * x,
+                                     float * amax)
 {
-    if (!e || !x || !h)
-        return q7_error_set(Q7_ERR_ARG, "histogram collect: bad arguments");
-    if (x->n * x->c * x->h * x->w == 0)
-        return Q7_OK;
-    float amax = 0.0f;
     int bad = 0;
-    enum q7_status st = q7_cuda_exec_abs_max(e, x, &amax, &bad);
-    if (st)
-        return st;
-    if (bad)
-        return q7_error_set(Q7_ERR_ARG, "histogram: NaN or inf in the batch");
+    enum q7_status st = q7_cuda_exec_abs_max(e, x, amax, &bad);
+    if (!st && bad)
+        st = q7_error_set(Q7_ERR_ARG, "histogram: NaN or inf in the batch");
+    return st;
+}
+
+/* The binning half of q7_cuda_exec_hist_collect, x's max |x| already known. */
+static enum q7_status hist_collect_max(struct q7_cuda_exec * e, const struct q7_cuda_view * x,
+                                       struct q7_calib_hist * h, float amax)
+{
     struct q7_hist_plan hp;
+    enum q7_status st;
     if ((st = q7_calib_hist_plan(h, amax, &hp)))
         return st;
     size_t bytes = (size_t)hp.n_bins * sizeof(unsigned long long);
@@ -557,6 +560,45 @@ enum q7_status q7_cuda_exec_hist_collect(struct q7_cuda_exec * e, const struct q
     if (!st)
         st = q7_calib_hist_add(h, &hp, counts);
     free(counts);
+    return st;
+}
+
+enum q7_status q7_cuda_exec_hist_collect(struct q7_cuda_exec * e, const struct q7_cuda_view * x,
+                                         struct q7_calib_hist * h)
+{
+    if (!e || !x || !h)
+        return q7_error_set(Q7_ERR_ARG, "histogram collect: bad arguments");
+    if (x->n * x->c * x->h * x->w == 0)
+        return Q7_OK;
+    float amax = 0.0f;
+    enum q7_status st = finite_abs_max(e, x, &amax);
+    return st ? st : hist_collect_max(e, x, h, amax);
+}
+
+enum q7_status q7_cuda_exec_qdq_collect(struct q7_cuda_exec * e, struct q7_qdq * qdq, int id,
+                                        const struct q7_cuda_view * x)
+{
+    if (!e || !qdq || !x || id < 0 || id >= qdq->g->n_nodes)
+        return q7_error_set(Q7_ERR_ARG, "device calibration: bad arguments");
+    struct q7_quantizer * readers[Q7_QDQ_MAX_READERS];
+    const int n = q7_qdq_calibrating_readers(qdq, id, readers, Q7_QDQ_MAX_READERS);
+    if (n > Q7_QDQ_MAX_READERS)
+        return q7_error_set(Q7_ERR_LIMIT, "%s: read by %d quantizers (at most %d)",
+                            qdq->g->nodes[id]->name, n, Q7_QDQ_MAX_READERS);
+    if (n == 0 || x->n * x->c * x->h * x->w == 0)
+        return Q7_OK;
+    float amax = 0.0f; /* one max for every reader: their calibrators see the same tensor */
+    enum q7_status st = finite_abs_max(e, x, &amax);
+    for (int r = 0; r < n && !st; r++) {
+        /* q7_quant_collect's order: the max calibrator (of the whole tensor, as
+         * q7_qdq_collect_node feeds it), then the histogram */
+        if (readers[r]->calib_max)
+            st = q7_calib_max_collect(readers[r]->calib_max, &amax, 1, 1);
+        if (!st && readers[r]->calib_hist)
+            st = hist_collect_max(e, x, readers[r]->calib_hist, amax);
+        if (st)
+            st = q7_error_wrap(st, "%s", readers[r]->name);
+    }
     return st;
 }
 

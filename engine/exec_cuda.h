@@ -45,6 +45,7 @@ extern "C" {
 #endif
 
 struct q7_calib_hist;
+struct q7_qdq;
 
 struct q7_cuda_params {
     int fp16;              /* 1: FP16 activations and tensor-core GEMMs (see above) */
@@ -140,6 +141,13 @@ enum q7_status q7_cuda_exec_hist_collect(struct q7_cuda_exec * e, const struct q
                                          struct q7_calib_hist * h);
 enum q7_status q7_cuda_exec_read(struct q7_cuda_exec * e, const struct q7_cuda_view * x,
                                  float * host);
+/* Calibration on the device: feeds node `id`'s output (x, a device view from a hook) to the
+ * calibrating input quantizers that read it, as q7_qdq_collect_node does with a host copy:
+ * max |x| computed once on the device for their max calibrators, each histogram binned on the
+ * device (hist_collect). The same counts, edges and amax as the host path on the same values;
+ * nothing but the histogram counts comes back to the host. */
+enum q7_status q7_cuda_exec_qdq_collect(struct q7_cuda_exec * e, struct q7_qdq * qdq, int id,
+                                        const struct q7_cuda_view * x);
 
 /* ---- timings and memory ---- */
 

@@ -92,6 +92,12 @@ enum q7_status q7_cuda_exec_read(struct q7_cuda_exec * e, const struct q7_cuda_v
     return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
 }
 
+enum q7_status q7_cuda_exec_qdq_collect(struct q7_cuda_exec * e, struct q7_qdq * qdq, int id,
+                                        const struct q7_cuda_view * x)
+{
+    return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
+}
+
 const double * q7_cuda_exec_node_seconds(const struct q7_cuda_exec * e)
 {
     return NULL;

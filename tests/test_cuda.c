@@ -24,6 +24,7 @@
 #include "kernels/cuda/conv_plan.h"
 #include "kernels/ref/fake_quant.h"
 #include "quant/calib.h"
+#include "quant/qdq.h"
 #include "quant/quant.h"
 #include "tests/test_common.h"
 

@@ -530,6 +530,104 @@ static void test_batch(const char * pt)
     q7_model_free(m);
 }
 
+/* ---- calibration on the device against the host path ---- */
+
+struct calib_pair {
+    struct q7_qdq *dev, *host; /* two QDQ sets on two loads of the same model: same node ids */
+};
+
+static enum q7_status calib_pair_hook(void * user, struct q7_cuda_exec * e,
+                                      const struct q7_node * nd, const struct q7_cuda_view * dev,
+                                      const struct q7_view * host)
+{
+    struct calib_pair * c = user;
+    enum q7_status st = q7_cuda_exec_qdq_collect(e, c->dev, nd->id, dev);
+    return st ? st
+              : q7_qdq_collect_node(c->host, nd->id, host->data, host->n, host->c,
+                                    host->h * host->w, host->batch_stride, NULL);
+}
+
+/* q7_cuda_exec_qdq_collect (max and histograms on the device) against q7_qdq_collect_node on
+ * host copies of the same node outputs, over two batches (histogram growth), both placements,
+ * FP32 and FP16: every calibrator and every method's amax bit-identical. */
+static void test_qdq_calib(const char * pt, int64_t n, int64_t h, int64_t w)
+{
+    for (int mode = 0; mode < 2; mode++)
+        for (int fp16 = 0; fp16 < 2; fp16++) {
+            struct q7_model *ma = NULL, *mb = NULL;
+            struct calib_pair c = {NULL, NULL};
+            struct q7_cuda_exec * e = NULL;
+            const enum q7_qdq_mode qm = mode ? Q7_QDQ_TRT : Q7_QDQ_SEED;
+            CHECK_OK(q7_model_load(pt, NULL, &ma));
+            CHECK_OK(q7_model_load(pt, NULL, &mb));
+            if (!ma || !mb || q7_model_fuse(ma) || q7_model_fuse(mb) ||
+                q7_qdq_insert(ma->graph, qm, &c.dev) || q7_qdq_insert(mb->graph, qm, &c.host)) {
+                CHECKF(0, "%s: load, fuse or QDQ failed: %s", pt, q7_error_message());
+                goto next;
+            }
+            for (int k = 0; k < 2; k++) {
+                struct q7_qdq * q = k ? c.host : c.dev;
+                q7_qdq_set_enabled(q, NULL, 0, NULL);
+                q7_qdq_set_calibrating(q, 1);
+            }
+            struct q7_cuda_params cp = q7_cuda_params_default();
+            cp.fp16 = fp16;
+            CHECK_OK(q7_cuda_exec_create(ma->graph, &cp, &e));
+            int64_t rows = 0, no = 0;
+            if (!e || q7_cuda_exec_refresh_quant(e) ||
+                q7_cuda_exec_output_rows(e, n, h, w, &rows, &no))
+                goto next;
+            uint8_t * x = xmalloc((size_t)(n * 3 * h * w));
+            float * out = xmalloc((size_t)(n * rows * no) * sizeof(float));
+            q7_cuda_exec_set_hook(e, calib_pair_hook, &c, 1);
+            for (int batch = 0; batch < 2; batch++) { /* the second brighter: the ranges grow */
+                for (int64_t i = 0; i < n * 3 * h * w; i++)
+                    x[i] = (uint8_t)((q7t_rand_u64(&g_rng) & 127) + 128 * batch);
+                CHECK_OK(q7_cuda_exec_run_u8(e, x, n, h, w, out));
+            }
+            int calibrated = 0, differ = 0;
+            for (int k = 0; k < c.dev->n; k++) {
+                const struct q7_quantizer *a = c.dev->q[k], *b = c.host->q[k];
+                if (!a->calib_hist)
+                    continue;
+                int64_t na = 0, nb = 0;
+                const float *xa = q7_calib_max_amax(a->calib_max, &na),
+                            *xb = q7_calib_max_amax(b->calib_max, &nb);
+                calibrated += q7_calib_hist_num_bins(b->calib_hist) > 0;
+                if (strcmp(a->name, b->name) || na != nb || (na && *xa != *xb) ||
+                    !hist_equal(a->name, a->calib_hist, b->calib_hist))
+                    differ++;
+            }
+            const char * methods[] = {"entropy", "mse", "percentile-99.99", "max"};
+            for (int mth = 0; mth < 4; mth++) {
+                CHECK_OK(q7_qdq_compute_amax_named(c.dev, methods[mth], NULL));
+                CHECK_OK(q7_qdq_compute_amax_named(c.host, methods[mth], NULL));
+                for (int k = 0; k < c.dev->n; k++)
+                    if (c.dev->q[k]->n_amax != c.host->q[k]->n_amax ||
+                        (c.dev->q[k]->n_amax > 0 &&
+                         memcmp(c.dev->q[k]->amax, c.host->q[k]->amax,
+                                (size_t)c.dev->q[k]->n_amax * sizeof(float)) != 0))
+                        differ++;
+            }
+            CHECKF(differ == 0 && calibrated > 0,
+                   "%s %s %s: %d mismatches between device and host (calibrators, and amax by "
+                   "4 methods) over %d input quantizers",
+                   pt, mode ? "trt" : "seed", fp16 ? "FP16" : "FP32", differ, calibrated);
+            if (differ == 0)
+                printf("  device calibration (%s, %s): %d input quantizers, calibrators and 4 "
+                       "methods' amax equal the host path's\n",
+                       mode ? "trt" : "seed", fp16 ? "FP16" : "FP32", calibrated);
+            free(x);
+            free(out);
+        next:
+            q7_cuda_exec_free(e);
+            q7_qdq_free(c.dev);
+            q7_qdq_free(c.host);
+            q7_model_free(ma);
+            q7_model_free(mb);
+        }
+}
+
 static void test_networks(void)
 {
     const char * tiny = q7t_fixture("family/deploy-yolov7-tiny.pt");
@@ -537,6 +635,7 @@ static void test_networks(void)
     if (fopen_ok(tiny)) {
         test_batch(tiny);
         test_hist_hook(tiny, 2, 96, 128);
+        test_qdq_calib(tiny, 2, 64, 96);
         test_vs_cpu(tiny, 0, 2, 64, 96);
     }
     if (fopen_ok(v7)) {

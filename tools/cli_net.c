@@ -59,24 +59,15 @@ enum q7_status cli_net_refresh(struct cli_net * net)
     return net->cuda ? q7_cuda_exec_refresh_quant(net->gpu) : q7_exec_refresh_weights(net->cpu);
 }
 
-/* CUDA calibration: every node's output comes back to the host and feeds the quantizers that
- * read it (the histogram rule is the CPU calibrator's; the device histogram kernels are used
- * by tools/gpu-check.sh and test_cuda). */
-struct cuda_calib {
-    struct q7_qdq * qdq;
-};
-
+/* CUDA calibration: every node's output feeds the quantizers that read it on the device (max
+ * and histograms there, q7_cuda_exec_qdq_collect: the CPU calibrator's counts on the same
+ * values); only the histogram counts come back to the host. */
 static enum q7_status cuda_calib_hook(void * user, struct q7_cuda_exec * e,
                                       const struct q7_node * node,
                                       const struct q7_cuda_view * dev, const struct q7_view * host)
 {
-    (void)e;
-    (void)dev;
-    struct cuda_calib * c = user;
-    if (!host)
-        return Q7_OK;
-    return q7_qdq_collect_node(c->qdq, node->id, host->data, host->n, host->c, host->h * host->w,
-                               host->batch_stride, NULL);
+    (void)host;
+    return q7_cuda_exec_qdq_collect(e, user, node->id, dev);
 }
 
 static enum q7_status refresh_cuda(void * ctx)
@@ -92,12 +83,15 @@ enum q7_status cli_net_calibrate(struct cli_net * net, struct q7_qdq * qdq,
     if (!net->cuda)
         return q7_calibrate(net->cpu, net->g, qdq, calib, params, max_batches, seconds);
     double t0 = q7_time_now();
-    struct cuda_calib c = {qdq};
     struct q7_runner r = cli_net_runner(net);
-    q7_cuda_exec_set_hook(net->gpu, cuda_calib_hook, &c, 1);
+    int images = 0;
+    q7_cuda_exec_set_hook(net->gpu, cuda_calib_hook, qdq, 0);
     enum q7_status st =
-        q7_calibrate_pass(&r, qdq, refresh_cuda, net->gpu, calib, params, max_batches, NULL);
+        q7_calibrate_pass(&r, qdq, refresh_cuda, net->gpu, calib, params, max_batches, &images);
     q7_cuda_exec_set_hook(net->gpu, NULL, NULL, 0);
+    if (!st)
+        q7_log(Q7_LOG_INFO, "q7: calibrated %d quantizers on %d images in %.1f s (histograms on "
+               "the GPU)", qdq->n, images, q7_time_now() - t0);
     if (seconds)
         *seconds = q7_time_now() - t0;
     return st;

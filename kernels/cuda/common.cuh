@@ -137,24 +137,46 @@ __device__ __forceinline__ void load8(const dview & v, int64_t off, float * out)
     }
 }
 
+/* Eight floats stored at p (32-byte aligned) as two float4, or as eight halves (16-byte
+ * aligned) in one uint4. */
+__device__ __forceinline__ void store8_to(float * p, const float * x)
+{
+    float4 * d = reinterpret_cast<float4 *>(p);
+    d[0] = make_float4(x[0], x[1], x[2], x[3]);
+    d[1] = make_float4(x[4], x[5], x[6], x[7]);
+}
+
+__device__ __forceinline__ void store8_to(__half * p, const float * x)
+{
+    unsigned int w[4];
+    for (int j = 0; j < 4; j++) {
+        const __half a = __float2half_rn(x[2 * j]), b = __float2half_rn(x[2 * j + 1]);
+        unsigned short lo, hi;
+        memcpy(&lo, &a, 2);
+        memcpy(&hi, &b, 2);
+        w[j] = (unsigned int)lo | ((unsigned int)hi << 16);
+    }
+    *reinterpret_cast<uint4 *>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+}
+
 __device__ __forceinline__ void store8(const dview & v, int64_t off, const float * x)
 {
-    if (v.f16) {
-        unsigned int w[4];
-        for (int j = 0; j < 4; j++) {
-            const __half a = __float2half_rn(x[2 * j]), b = __float2half_rn(x[2 * j + 1]);
-            unsigned short lo, hi;
-            memcpy(&lo, &a, 2);
-            memcpy(&hi, &b, 2);
-            w[j] = (unsigned int)lo | ((unsigned int)hi << 16);
-        }
-        *reinterpret_cast<uint4 *>(static_cast<__half *>(v.data) + off) =
-            make_uint4(w[0], w[1], w[2], w[3]);
-    } else {
-        float4 * p = reinterpret_cast<float4 *>(static_cast<float *>(v.data) + off);
-        p[0] = make_float4(x[0], x[1], x[2], x[3]);
-        p[1] = make_float4(x[4], x[5], x[6], x[7]);
-    }
+    if (v.f16)
+        store8_to(static_cast<__half *>(v.data) + off, x);
+    else
+        store8_to(static_cast<float *>(v.data) + off, x);
+}
+
+/* Calls f(b, c, i) for every output pixel i of every (image b, channel c) plane of y: a block
+ * row per plane (grid y: channels, z: images), the threads over its pixels; grid-stride loops
+ * on all three axes. Planes must be below 2^31 pixels (callers check). */
+template <typename F> __device__ __forceinline__ void for_each_plane_pixel(const dview & y, F && f)
+{
+    const int hw = (int)y.hw;
+    for (int64_t b = blockIdx.z; b < y.n; b += gridDim.z)
+        for (int64_t c = blockIdx.y; c < y.c; c += gridDim.y)
+            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < hw; i += gridDim.x * blockDim.x)
+                f(b, c, i);
 }
 
 /* 1 when every (image, channel) plane of the view starts 32-byte aligned and holds a multiple

@@ -45,28 +45,6 @@ __device__ __forceinline__ void put(__half * col, int64_t i, float v)
     col[i] = __float2half_rn(v);
 }
 
-/* Eight consecutive values with one 16- or 32-byte store (the slice length is a multiple of
- * 8 and the buffer aligned, so every group of 8 is). */
-__device__ __forceinline__ void put8(float * col, int64_t i, const float * v)
-{
-    float4 * d = reinterpret_cast<float4 *>(col + i);
-    d[0] = make_float4(v[0], v[1], v[2], v[3]);
-    d[1] = make_float4(v[4], v[5], v[6], v[7]);
-}
-
-__device__ __forceinline__ void put8(__half * col, int64_t i, const float * v)
-{
-    unsigned int w[4];
-    for (int j = 0; j < 4; j++) {
-        const __half lo = __float2half_rn(v[2 * j]), hi = __float2half_rn(v[2 * j + 1]);
-        unsigned short l, h;
-        memcpy(&l, &lo, 2);
-        memcpy(&h, &hi, 2);
-        w[j] = (unsigned int)l | ((unsigned int)h << 16);
-    }
-    *reinterpret_cast<uint4 *>(col + i) = make_uint4(w[0], w[1], w[2], w[3]);
-}
-
 /* VEC: each thread takes 8 consecutive pixels of the slice (ms % 8 == 0), else one. */
 template <typename T, bool VEC>
 static __global__ void im2col_kernel(dview x, im2col_args a, T * col, int64_t count)
@@ -86,7 +64,7 @@ static __global__ void im2col_kernel(dview x, im2col_args a, T * col, int64_t co
                     float v[8];
                     for (int t = 0; t < 8; t++)
                         v[t] = im2col_value(x, a, src, a.p0 + j + t, y0, x0);
-                    put8(col, dst + j, v);
+                    store8_to(col + dst + j, v); /* ms % 8 == 0: aligned */
                 } else {
                     put(col, dst + j, im2col_value(x, a, src, a.p0 + j, y0, x0));
                 }

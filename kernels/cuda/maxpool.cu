@@ -15,30 +15,26 @@ struct pool_args {
 
 static __global__ void maxpool_kernel(dview x, dview y, pool_args p)
 {
-    const int xh = (int)x.h, xw = (int)x.w, ow = (int)y.w, ohw = (int)y.hw;
-    for (int64_t b = blockIdx.z; b < y.n; b += gridDim.z)
-        for (int64_t c = blockIdx.y; c < y.c; c += gridDim.y) {
-            const int64_t xs = b * x.bs + c * x.hw, ys = b * y.bs + c * y.hw;
-            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < ohw;
-                 i += gridDim.x * blockDim.x) {
-                const int oy = i / ow, ox = i - oy * ow;
-                float m = -INFINITY;
-                for (int ky = 0; ky < p.kh; ky++) {
-                    const int iy = oy * p.sh - p.ph + ky;
-                    if (iy < 0 || iy >= xh)
-                        continue;
-                    for (int kx = 0; kx < p.kw; kx++) {
-                        const int ix = ox * p.sw - p.pw + kx;
-                        if (ix < 0 || ix >= xw)
-                            continue;
-                        const float v = load(x, xs + (int64_t)iy * xw + ix);
-                        if (v > m || isnan(v))
-                            m = v;
-                    }
-                }
-                store(y, ys + i, p.fq_scale != 0.0f ? fake_quant(m, p.fq_scale) : m);
+    const int xh = (int)x.h, xw = (int)x.w, ow = (int)y.w;
+    for_each_plane_pixel(y, [&](int64_t b, int64_t c, int i) {
+        const int64_t xs = b * x.bs + c * x.hw;
+        const int oy = i / ow, ox = i - oy * ow;
+        float m = -INFINITY;
+        for (int ky = 0; ky < p.kh; ky++) {
+            const int iy = oy * p.sh - p.ph + ky;
+            if (iy < 0 || iy >= xh)
+                continue;
+            for (int kx = 0; kx < p.kw; kx++) {
+                const int ix = ox * p.sw - p.pw + kx;
+                if (ix < 0 || ix >= xw)
+                    continue;
+                const float v = load(x, xs + (int64_t)iy * xw + ix);
+                if (v > m || isnan(v))
+                    m = v;
             }
         }
+        store(y, b * y.bs + c * y.hw + i, p.fq_scale != 0.0f ? fake_quant(m, p.fq_scale) : m);
+    });
 }
 
 enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,

@@ -9,16 +9,12 @@ using namespace q7c;
 
 static __global__ void upsample_kernel(dview x, dview y, int scale)
 {
-    const int ow = (int)y.w, ohw = (int)y.hw, xw = (int)x.w;
-    for (int64_t b = blockIdx.z; b < y.n; b += gridDim.z)
-        for (int64_t c = blockIdx.y; c < y.c; c += gridDim.y) {
-            const int64_t xs = b * x.bs + c * x.hw, ys = b * y.bs + c * y.hw;
-            for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < ohw;
-                 i += gridDim.x * blockDim.x) {
-                const int oy = i / ow, ox = i - oy * ow;
-                store(y, ys + i, load(x, xs + (int64_t)(oy / scale) * xw + ox / scale));
-            }
-        }
+    const int ow = (int)y.w, xw = (int)x.w;
+    for_each_plane_pixel(y, [&](int64_t b, int64_t c, int i) {
+        const int oy = i / ow, ox = i - oy * ow;
+        store(y, b * y.bs + c * y.hw + i,
+              load(x, b * x.bs + c * x.hw + (int64_t)(oy / scale) * xw + ox / scale));
+    });
 }
 
 enum q7_status q7_cuda_upsample_nearest(cudaStream_t s, const struct q7_cuda_view * x, int scale,
