@@ -48,6 +48,26 @@ enum q7_status q7_cuda_available(int * n_devices, char * name, size_t size)
     return Q7_OK;
 }
 
+enum q7_status q7_cuda_device_peaks(int device, struct q7_cuda_peaks * out)
+{
+    int major = 0, minor = 0, sms = 0, clock = 0, mem_clock = 0, bus = 0;
+    enum q7_status st;
+    if ((st = Q7_CUDA_CHECK(
+             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device))) ||
+        (st = Q7_CUDA_CHECK(
+             cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device))) ||
+        (st = Q7_CUDA_CHECK(
+             cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device))) ||
+        (st = Q7_CUDA_CHECK(cudaDeviceGetAttribute(&clock, cudaDevAttrClockRate, device))) ||
+        (st = Q7_CUDA_CHECK(
+             cudaDeviceGetAttribute(&mem_clock, cudaDevAttrMemoryClockRate, device))) ||
+        (st = Q7_CUDA_CHECK(
+             cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, device))))
+        return st;
+    *out = q7_cuda_peaks_of(major, minor, sms, clock, mem_clock, bus);
+    return Q7_OK;
+}
+
 enum q7_status q7_cuda_exec_enter(struct q7_cuda_exec * e)
 {
     return Q7_CUDA_CHECK(cudaSetDevice(e->params.device));

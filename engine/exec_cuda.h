@@ -62,6 +62,15 @@ struct q7_cuda_params q7_cuda_params_default(void);
  * *n_devices = 0. name may be NULL. */
 enum q7_status q7_cuda_available(int * n_devices, char * name, size_t size);
 
+/* A GPU's peak rates at its maximum clocks: memory GB/s, dense FP16 tensor-core TFLOP/s (FP32
+ * accumulation) and FP32 TFLOP/s (an FMA counts 2); 0 where the architecture is not known. */
+struct q7_cuda_peaks {
+    double mem_gbs;
+    double fp16_tflops, fp32_tflops;
+};
+/* Device `device`'s peak rates, from its attributes (SMs, clocks, bus width). */
+enum q7_status q7_cuda_device_peaks(int device, struct q7_cuda_peaks * out);
+
 struct q7_cuda_exec;
 
 /* Creates an executor for `g` on device p->device (p may be NULL: defaults): stream, cuBLAS

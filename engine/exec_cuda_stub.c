@@ -19,6 +19,11 @@ enum q7_status q7_cuda_available(int * n_devices, char * name, size_t size)
     return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
 }
 
+enum q7_status q7_cuda_device_peaks(int device, struct q7_cuda_peaks * out)
+{
+    return q7_error_set(Q7_ERR_UNSUPPORTED, NO_CUDA);
+}
+
 enum q7_status q7_cuda_exec_create(struct q7_graph * g, const struct q7_cuda_params * p,
                                    struct q7_cuda_exec ** out)
 {

@@ -60,6 +60,20 @@ static struct q7_cuda_view cview(int64_t n, int64_t c, int64_t h, int64_t w, enu
     return v;
 }
 
+/* Peak rates from attributes: the A100's and H100's published numbers come back. */
+static void test_peaks(void)
+{
+    struct q7_cuda_peaks a = q7_cuda_peaks_of(8, 0, 108, 1410000, 1215000, 5120);
+    CHECKF(fabs(a.mem_gbs - 1555.2) < 0.1 && fabs(a.fp16_tflops - 311.9) < 0.1 &&
+               fabs(a.fp32_tflops - 19.49) < 0.01,
+           "A100: %.1f GB/s, %.1f / %.2f TFLOP/s", a.mem_gbs, a.fp16_tflops, a.fp32_tflops);
+    struct q7_cuda_peaks h = q7_cuda_peaks_of(9, 0, 132, 1830000, 2619000, 5120);
+    CHECKF(fabs(h.mem_gbs - 3352.3) < 0.1 && fabs(h.fp16_tflops - 989.4) < 0.1,
+           "H100: %.1f GB/s, %.1f TFLOP/s", h.mem_gbs, h.fp16_tflops);
+    struct q7_cuda_peaks u = q7_cuda_peaks_of(12, 0, 100, 2000000, 1000000, 512);
+    CHECK(u.fp16_tflops == 0.0 && u.fp32_tflops == 0.0 && u.mem_gbs > 0.0);
+}
+
 static void test_conv_plan(void)
 {
     struct q7_conv_params p = {.in_ch = 64,
@@ -686,6 +700,7 @@ int main(int argc, char ** argv)
     if (argc > 1 && strcmp(argv[1], "bench") == 0)
         return cuda_bench(argc - 2, argv + 2);
     test_conv_plan();
+    test_peaks();
     const char * fam = q7t_fixture("family/deploy-yolov7-tiny.pt");
     if (fam && fopen_ok(fam)) {
         test_layout(fam, 2, 96, 64);

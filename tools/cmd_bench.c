@@ -277,11 +277,27 @@ int cmd_bench(int argc, char ** argv)
            med * 1e3, iters, ips, total_flops / med / 1e9, total_flops / batch / 1e9,
            (cuda ? q7_cuda_exec_arena_bytes(ce) : q7_exec_peak_bytes(e)) / 1048576.0,
            cuda ? 0.0 : q7_exec_naive_bytes(e) / 1048576.0);
-    if (cuda)
+    struct q7_cuda_peaks peak = {0.0, 0.0, 0.0};
+    if (cuda) {
+        char name[256];
+        int n_dev = 0;
+        const double tflops = total_flops / med_net / 1e12;
         printf("GPU time of the network alone (CUDA events, without the upload of the uint8 "
                "batch and the download of the raw output): %.2f ms per batch, %.2f images/s, "
                "%.1f TFLOP/s\n",
-               med_net * 1e3, batch / med_net, total_flops / med_net / 1e12);
+               med_net * 1e3, batch / med_net, tflops);
+        if (!q7_cuda_available(&n_dev, name, sizeof name) && n_dev > 0 &&
+            !q7_cuda_device_peaks(0, &peak)) {
+            const double top = fp16 ? peak.fp16_tflops : peak.fp32_tflops;
+            printf("%s: peaks at the maximum clocks %.0f GB/s memory, %.0f TFLOP/s FP16 tensor "
+                   "(dense), %.0f TFLOP/s FP32",
+                   name, peak.mem_gbs, peak.fp16_tflops, peak.fp32_tflops);
+            if (top > 0)
+                printf("; the network reaches %.1f%% of the %s peak", 100.0 * tflops / top,
+                       fp16 ? "FP16 tensor" : "FP32");
+            printf("\n");
+        }
+    }
     if (amax && !cuda) {
         int at_source, by_reader;
         q7_exec_quant_sources(e, &at_source, &by_reader);
@@ -304,6 +320,9 @@ int cmd_bench(int argc, char ** argv)
         if (cuda) {
             cJSON_AddNumberToObject(root, "net_ms_per_batch", med_net * 1e3);
             cJSON_AddNumberToObject(root, "net_images_per_s", batch / med_net);
+            cJSON_AddNumberToObject(root, "peak_mem_gbs", peak.mem_gbs);
+            cJSON_AddNumberToObject(root, "peak_fp16_tflops", peak.fp16_tflops);
+            cJSON_AddNumberToObject(root, "peak_fp32_tflops", peak.fp32_tflops);
         }
         if (compare) {
             cJSON_AddNumberToObject(root, "fp32_ms_per_batch", med32 * 1e3);

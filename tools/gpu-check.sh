@@ -187,12 +187,58 @@ direct_build() { # outdir emulate
     $CC "$out"/obj/*.o -o "$out"/test_cuda $extra $DEP_LIBS -lm -lpthread
 }
 
+# The q7 command on the emulation (after direct_build "$1" 1): eval/ and tools/ compiled too.
+emu_q7() { # outdir
+    local out=$1 src objs=()
+    local tools_src
+    tools_src=$(meson_list tools c | grep -v -e bench_metrics -e bench_conv_cuda)
+    local extra="-DQ7_HAVE_TURBOJPEG=1 -I/usr/include/stb"
+    for src in $(meson_list eval c) $tools_src; do
+        local obj="$out/obj/q7_$(echo "$src" | tr '/' '_').o"
+        objs+=("$obj")
+        $CC -std=c11 -O2 -D_GNU_SOURCE -ffp-contract=off -Wall -Wextra -Wno-unused-parameter \
+            $extra -I"$ROOT" -I"$CUDA"/include $DEP_CFLAGS -c "$src" -o "$obj" || return 1
+    done
+    $CC $(ls "$out"/obj/*.o | grep -v -e '/tests_' -e '/q7_') "${objs[@]}" -o "$out"/q7 \
+        -lopenblas -lstdc++ $DEP_LIBS -lstb -lturbojpeg -lm -lpthread
+}
+
 emulate() { # [outdir]
     local out=${1:-$ROOT/build-cuda-emu}
     say "CPU emulation build (kernels as C++, emulated CUDA runtime and cuBLAS) in $out"
     direct_build "$out" 1 || { echo "emulation build failed"; exit 1; }
     say "test_cuda on the emulation"
-    Q7_FIXTURES=$FIX_SRC "$out"/test_cuda
+    Q7_FIXTURES=$FIX_SRC "$out"/test_cuda || exit 1
+    # the q7 command's CUDA paths: calibration with device histograms against the CPU's, the
+    # table, the bench (tiny inputs: the emulation is slow)
+    local tiny="$FIX_SRC/yolov7-tiny"
+    [ -f "$tiny/data/val.txt" ] || return 0
+    say "q7 --device cuda on the emulation (yolov7-tiny, 2 photos at 320)"
+    emu_q7 "$out" || { echo "q7 emulation build failed"; exit 1; }
+    local t
+    t=$(mktemp -d) || exit 1
+    head -2 "$tiny/data/val.txt" | sed "s|^\./|$tiny/data/|" >"$t/val.txt"
+    local common=(--weights "$tiny/model.pt" --data "$t/val.txt" --batch 2 --img 320 --threads 2)
+    "$out"/q7 calib "${common[@]}" --device cuda --all-methods -o "$t/cuda.json" &&
+        "$out"/q7 calib "${common[@]}" --all-methods -o "$t/cpu.json" || exit 1
+    python3 - "$t/cuda.json" "$t/cpu.json" <<'PY' || exit 1
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ok = True
+for m in b:  # activations differ by summation order only (emulated cuBLAS vs q7's CPU GEMM)
+    worst = max(abs(a[m][k] - v) / max(abs(v), 1e-12)
+                for k, v in b[m].items() if k.endswith("_input_quantizer"))
+    strict = m == "max" or m.startswith("percentile")
+    ok &= worst < 1e-4 or not strict
+    print("q7 calib --device cuda vs cpu, %-17s input amax within %.2e relative%s" %
+          (m + ":", worst, " (tolerance 1e-4)" if strict else " (a flat objective: reported)"))
+sys.exit(0 if ok else 1)
+PY
+    "$out"/q7 table "${common[@]}" --device cuda --methods max,mse --json "$t/table.json" &&
+        "$out"/q7 bench --weights "$tiny/model.pt" --img 320 --device cuda --iters 1 --top 3 &&
+        "$out"/q7 bench --weights "$tiny/model.pt" --img 320 --device cuda --fp16 --iters 1 \
+            --top 3 || exit 1
+    rm -rf "$t"
 }
 
 # ---- check (GPU machine) ----

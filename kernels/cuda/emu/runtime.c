@@ -47,6 +47,22 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp * prop, int device)
     return cudaSuccess;
 }
 
+cudaError_t cudaDeviceGetAttribute(int * value, enum cudaDeviceAttr attr, int device)
+{
+    if (device != 0)
+        return cudaErrorInvalidDevice;
+    switch (attr) { /* the emulated device: one SM of an sm_90 at 1 GHz, 1 GHz x 64-bit bus */
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; break;
+    case cudaDevAttrMultiProcessorCount: *value = 1; break;
+    case cudaDevAttrClockRate: *value = 1000000; break;
+    case cudaDevAttrMemoryClockRate: *value = 1000000; break;
+    case cudaDevAttrGlobalMemoryBusWidth: *value = 64; break;
+    default: return cudaErrorInvalidValue;
+    }
+    return cudaSuccess;
+}
+
 cudaError_t cudaSetDevice(int device)
 {
     return device == 0 ? cudaSuccess : cudaErrorInvalidDevice;
