@@ -46,6 +46,7 @@ static enum q7_status conv(struct q7_cuda_exec * e, const struct q7_node * nd,
                                             e->params.conv_workspace, &cp);
     if (st)
         return st;
+    cp.im2col_tiled = e->params.im2col_tiled;
     if (cp.ws_bytes > e->ws_cap)
         return q7_error_set(Q7_ERR_INTERNAL, "conv needs %zu bytes of workspace, %zu planned",
                             cp.ws_bytes, e->ws_cap);

@@ -53,6 +53,8 @@ struct q7_cuda_params {
     int profile;           /* 1: time every node with CUDA events (q7_cuda_exec_node_seconds) */
     size_t conv_workspace; /* bound for a conv's im2col + GEMM workspace; 0: 256 MiB. The
                               chunk of images per GEMM shrinks to fit (at least one image). */
+    int im2col_tiled;      /* 1: the shared-memory im2col (kernels/cuda/im2col.cuh); 0: the
+                              per-row one, the default (measured faster so far) */
 };
 struct q7_cuda_params q7_cuda_params_default(void);
 

@@ -6,7 +6,8 @@
 
 struct q7_cuda_params q7_cuda_params_default(void)
 {
-    struct q7_cuda_params p = {.fp16 = 0, .device = 0, .profile = 0, .conv_workspace = 0};
+    struct q7_cuda_params p = {
+        .fp16 = 0, .device = 0, .profile = 0, .conv_workspace = 0, .im2col_tiled = 0};
     return p;
 }
 

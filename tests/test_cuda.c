@@ -586,26 +586,39 @@ static void test_kernels(int fp16)
     test_simple_ops(&k);
     test_detect(&k);
     q7_cuda_exec_free(k.e);
-    /* a tiny workspace: one image per GEMM batch, slices of 8 output pixels (11 vectorized
-     * slices and a last one of 2), also with input fake-quant */
-    cp.conv_workspace = 1;
-    CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
-    if (k.e) {
-        const struct conv_case c = {3, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 1, 2, 1, 2, 0};
-        run_conv(&k, &c);
-        const struct conv_case q = {2, 7, 10, 9, 13, 3, 2, 1, 1, 1, Q7_ACT_SILU, 1, 1, 1, 0, 0,
-                                    1.7f};
-        run_conv(&k, &q);
-        q7_cuda_exec_free(k.e);
-    }
-    /* slices of 96 (FP16) or 48 (FP32) pixels of a 40x40 image, into a channel slice */
-    cp.conv_workspace = (size_t)96 * 64 * 9 * 2;
-    CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
-    if (k.e) {
-        const struct conv_case c = {2, 64, 40, 40, 64, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 0, 0, 16, 32,
-                                    0};
-        run_conv(&k, &c);
-        q7_cuda_exec_free(k.e);
+    for (int tiled = 0; tiled < 2; tiled++) {
+        cp.im2col_tiled = tiled;
+        if (tiled) { /* every conv case again through the shared-memory im2col */
+            cp.conv_workspace = 0;
+            CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
+            if (k.e) {
+                test_convs(&k);
+                q7_cuda_exec_free(k.e);
+            }
+        }
+        /* a tiny workspace: one image per GEMM batch, slices of 8 output pixels (11
+         * vectorized slices and a last one of 2; tiled: bands cut by the slices), also with
+         * input fake-quant */
+        cp.conv_workspace = 1;
+        CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
+        if (k.e) {
+            const struct conv_case c = {3, 7, 10, 9, 13, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 1, 2, 1, 2,
+                                        0};
+            run_conv(&k, &c);
+            const struct conv_case q = {2, 7, 10, 9, 13, 3, 2, 1, 1, 1, Q7_ACT_SILU, 1, 1, 1, 0, 0,
+                                        1.7f};
+            run_conv(&k, &q);
+            q7_cuda_exec_free(k.e);
+        }
+        /* slices of 96 (FP16) or 48 (FP32) pixels of a 40x40 image, into a channel slice */
+        cp.conv_workspace = (size_t)96 * 64 * 9 * 2;
+        CHECK_OK(q7_cuda_exec_create(NULL, &cp, &k.e));
+        if (k.e) {
+            const struct conv_case c = {2, 64, 40, 40, 64, 3, 1, 1, 1, 1, Q7_ACT_SILU, 1, 0, 0,
+                                        16, 32, 0};
+            run_conv(&k, &c);
+            q7_cuda_exec_free(k.e);
+        }
     }
     printf("  %s kernels: %d cases against kernels/ref\n", fp16 ? "FP16" : "FP32", k.cases);
 }

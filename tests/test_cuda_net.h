@@ -719,17 +719,19 @@ static void bench_profile(struct q7_graph * g, int fp16, int64_t n, int64_t img,
 }
 
 /* One mode's rows of the benchmark table: FP32 or FP16, with a conv workspace bound (MiB,
- * 0: the default). */
-static void bench_mode(struct q7_graph * g, int fp16, size_t ws_mib, const int64_t * bs, int nb,
-                       const uint8_t * x, int64_t img, double gflop)
+ * 0: the default), with the tiled im2col or not. */
+static void bench_mode(struct q7_graph * g, int fp16, size_t ws_mib, int tiled, const int64_t * bs,
+                       int nb, const uint8_t * x, int64_t img, double gflop)
 {
-    char mode[32];
-    snprintf(mode, sizeof mode, "%s%s", fp16 ? "FP16" : "FP32", ws_mib ? ", ws " : "");
+    char mode[48];
+    snprintf(mode, sizeof mode, "%s%s%s", fp16 ? "FP16" : "FP32", tiled ? ", tiled im2col" : "",
+             ws_mib ? ", ws " : "");
     if (ws_mib)
         snprintf(mode + strlen(mode), sizeof mode - strlen(mode), "%zu MiB", ws_mib);
     struct q7_cuda_params cp = q7_cuda_params_default();
     cp.fp16 = fp16;
     cp.conv_workspace = ws_mib << 20;
+    cp.im2col_tiled = tiled;
     struct q7_cuda_exec * e = NULL;
     if (q7_cuda_exec_create(g, &cp, &e)) {
         printf("| %s | create failed: %s |\n", mode, q7_error_message());
@@ -818,11 +820,13 @@ static int cuda_bench(int argc, char ** argv)
     printf("|------|------:|---------:|----------------:|---------------:|---------:|---------:|"
            "--------:|\n");
     for (int fp16 = 0; fp16 < 2; fp16++)
-        bench_mode(g, fp16, 0, bs, (int)nb, x, img, gflop);
+        bench_mode(g, fp16, 0, 0, bs, (int)nb, x, img, gflop);
+    for (int fp16 = 0; fp16 < 2; fp16++) /* the shared-memory im2col, not the default yet */
+        bench_mode(g, fp16, 0, 1, bs, (int)nb, x, img, gflop);
     for (const char * w = ws_list; w && *w;) { /* FP16 under other workspace bounds */
         const size_t mib = (size_t)strtoull(w, NULL, 10);
         if (mib)
-            bench_mode(g, 1, mib, bs, (int)nb, x, img, gflop);
+            bench_mode(g, 1, mib, 0, bs, (int)nb, x, img, gflop);
         w = strchr(w, ',') ? strchr(w, ',') + 1 : w + strlen(w);
     }
     const int64_t pb = bmax < 8 ? bmax : 8;

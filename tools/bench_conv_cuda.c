@@ -1,7 +1,8 @@
 /* bench_conv_cuda: where a CUDA convolution's time goes. For yolov7's heaviest conv shapes
  * (batch 8 by default), times q7_cuda_conv2d whole and each of its steps alone with CUDA
- * events: the im2col, the cuBLAS GEMM as q7 calls it, the bias + activation epilogue, and a
- * GEMM variant (A read transposed, "TN", as an [pixel][k] im2col would give). Built only with
+ * events: the im2col (per-row and tiled, im2col.cuh), the cuBLAS GEMM as q7 calls it, the
+ * bias + activation epilogue, and a GEMM variant (A read transposed, "TN", as an [pixel][k]
+ * im2col would give). Built only with
  * CUDA; tools/gpu-check.sh runs it. Device buffers hold zeros: the timings do not depend on the
  * values. Each workspace bound of the list (MiB; 0: the default) gives a table: it sets how
  * many images one im2col + GEMM takes, or how many output pixels when one image does not fit
@@ -92,11 +93,17 @@ static void run_shape(cublasHandle_t blas, const struct shape * sh, int n, int f
     void * c = pl.out_direct ? y : gout;
     const cudaDataType_t ct = pl.out_direct && fp16 ? CUDA_R_16F : CUDA_R_32F;
     const long long c_stride = (long long)nn * m;
-    double full, im2col = 0, gemm, gemm_tn, epi = 0;
+    double full, full_tiled, im2col = 0, im2col_tiled = 0, gemm, gemm_tn, epi = 0;
     const int chunks = (int)((n + nb - 1) / nb) * slices;
     TIME(full, reps, CK(q7_cuda_conv2d(s, blas, &xv, w, bias, &p, 0.0f, &yv, &pl, ws)));
-    if (!pl.direct)
-        TIME(im2col, reps, CK(q7_cuda_im2col(s, &xv, 0, nb, &p, oh, oh, 0, ms, 0.0f, col, t)));
+    struct q7_cuda_conv_plan pt = pl;
+    pt.im2col_tiled = 1;
+    TIME(full_tiled, reps, CK(q7_cuda_conv2d(s, blas, &xv, w, bias, &p, 0.0f, &yv, &pt, ws)));
+    if (!pl.direct) {
+        TIME(im2col, reps, CK(q7_cuda_im2col(s, &xv, 0, nb, &p, oh, oh, 0, ms, 0.0f, col, t, 0)));
+        TIME(im2col_tiled, reps,
+             CK(q7_cuda_im2col(s, &xv, 0, nb, &p, oh, oh, 0, ms, 0.0f, col, t, 1)));
+    }
     TIME(gemm, reps,
          CK(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, ms, nn, k, &one, a, ab, lda,
                                        a_stride, w, ab, k, 0, &zero, c, ct, m, c_stride, nb,
@@ -117,9 +124,11 @@ static void run_shape(cublasHandle_t blas, const struct shape * sh, int n, int f
         epi /= slices; /* once per chunk of images */
     }
     const double flop = 2.0 * m * nn * (double)k * n;
-    printf("| %-24s | %s | %4d | %6d | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %6.1f |\n",
-           sh->name, fp16 ? "FP16" : "FP32", nb, ms, full, im2col * chunks, gemm * chunks,
-           gemm_tn * chunks, epi * chunks, flop / full * 1e-9);
+    printf("| %-24s | %s | %4d | %6d | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | %7.3f | "
+           "%6.1f |\n",
+           sh->name, fp16 ? "FP16" : "FP32", nb, ms, full, full_tiled, im2col * chunks,
+           im2col_tiled * chunks, gemm * chunks, gemm_tn * chunks, epi * chunks,
+           flop / full * 1e-9);
     fflush(stdout);
     cudaFree(x);
     cudaFree(y);
@@ -149,8 +158,9 @@ int main(int argc, char ** argv)
         printf("\nbatch %d, workspace bound %s%zu MiB, ms per batch (steps alone: times the "
                "chunks and slices a batch needs), SiLU, %d reps\n",
                n, mib ? "" : "default ", mib ? mib : (size_t)(Q7_CUDA_CONV_WS_DEFAULT >> 20), reps);
-        printf("| conv | type | images | pixels | q7 conv | im2col | GEMM | GEMM TN | epilogue | "
-               "TFLOP/s |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        printf("| conv | type | images | pixels | q7 conv | q7 conv, tiled im2col | im2col | "
+               "tiled im2col | GEMM | GEMM TN | epilogue | TFLOP/s |\n"
+               "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
         for (int fp16 = 1; fp16 >= 0; fp16--)
             for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
                 run_shape(blas, &shapes[i], n, fp16, reps, mib << 20);

@@ -14,9 +14,9 @@
 #                               dependencies are missing, the direct compile list below), runs
 #                               test_cuda (the 'cuda' suite: kernels, histograms, fixtures end to
 #                               end) and prints a benchmark table (yolov7 from its yaml at 640x640:
-#                               images/s at batch 1, 8, 32 in FP32 and FP16, TFLOP/s, the 10
-#                               slowest nodes; tools/bench_conv_cuda: each step of the heaviest
-#                               convs timed alone), then the same network in the machine's PyTorch
+#                               images/s at batch 1, 8, 32 in FP32 and FP16, also with the
+#                               tiled im2col, TFLOP/s, the 10 slowest nodes; tools/
+#                               bench_conv_cuda: each step of the heaviest convs timed alone), then the same network in the machine's PyTorch
 #                               (cuDNN, FP16, channels_last) beside `q7 bench --device cuda
 #                               --fp16` (tools/bench_torch.py), then `q7 table` on yolov7-tiny's
 #                               photos on the GPU and on the CPU, compared with each other and

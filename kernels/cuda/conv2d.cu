@@ -61,7 +61,8 @@ enum q7_status q7_cuda_conv2d(cudaStream_t s, cublasHandle_t blas, const struct 
                 lda = m;
             } else {
                 enum q7_status st = q7_cuda_im2col(s, x, n0, nb, p, plan->oh, plan->ow, m0, ms,
-                                                   in_scale, col, plan->gemm_in);
+                                                   in_scale, col, plan->gemm_in,
+                                                   plan->im2col_tiled);
                 if (st)
                     return st;
                 a_base = col;

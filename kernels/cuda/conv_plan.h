@@ -43,6 +43,7 @@ struct q7_cuda_conv_plan {
     int64_t oh, ow;
     int64_t m, n, k;              /* per image and group (see above) */
     int64_t m_slice;              /* output pixels per im2col + GEMM (m: no slicing) */
+    int im2col_tiled;             /* 1: the shared-memory im2col (set by the caller; 0 here) */
     int64_t k_all;                /* in_ch * kh * kw: rows of the im2col buffer per image */
     int64_t chunk;                /* images per batched GEMM */
     size_t col_offset, col_bytes; /* im2col buffer for a chunk (0 bytes when direct) */

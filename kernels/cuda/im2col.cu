@@ -72,6 +72,90 @@ static __global__ void im2col_kernel(dview x, im2col_args a, T * col, int64_t co
         }
 }
 
+/* The tiled variant (q7_cuda_im2col with tiled = 1): a block per (image, input channel, band
+ * of `th` output rows). The input rows the band's windows touch are loaded once into shared
+ * memory (fake-quantized there, once per input element), then every kh x kw tap of the band is
+ * written from shared memory: the input is read from global memory once instead of kh*kw
+ * times. Bands outside the slice [p0, p0 + ms) are skipped. */
+struct tile_args {
+    int th, rows;     /* output rows per band; input rows loaded per band */
+    int band0, bands; /* the bands that meet the slice */
+};
+
+template <typename T>
+static __global__ void im2col_tiled_kernel(dview x, im2col_args a, tile_args t, T * col,
+                                           int64_t count)
+{
+    Q7C_DYNAMIC_SMEM(float, tile); /* t.rows x W */
+    const int xh = (int)x.h, xw = (int)x.w, taps = a.kh * a.kw;
+    const int64_t cin = a.K / taps;
+    for (int64_t img = blockIdx.z; img < count; img += gridDim.z)
+        for (int64_t ci = blockIdx.y; ci < cin; ci += gridDim.y)
+            for (int band = t.band0 + (int)blockIdx.x; band < t.band0 + t.bands;
+                 band += gridDim.x) {
+                const int oy0 = band * t.th, r0 = oy0 * a.sh - a.ph;
+                const int64_t src = (a.n0 + img) * x.bs + ci * x.hw;
+                __syncthreads(); /* the previous band's readers are done with the tile */
+                for (int i = threadIdx.x; i < t.rows * xw; i += blockDim.x) {
+                    const int r = i / xw, iy = r0 + r;
+                    float v = 0.0f;
+                    if (iy >= 0 && iy < xh) {
+                        v = load(x, src + (int64_t)iy * xw + (i - r * xw));
+                        if (a.in_scale != 0.0f)
+                            v = fake_quant(v, a.in_scale);
+                    }
+                    tile[i] = v;
+                }
+                __syncthreads();
+                int pa = oy0 * a.ow, pb = pa + t.th * a.ow;
+                pa = pa > a.p0 ? pa : a.p0;
+                pb = pb < a.p0 + a.ms ? pb : a.p0 + a.ms;
+                for (int tap = 0; tap < taps; tap++) {
+                    const int ky = tap / a.kw, kx = tap - ky * a.kw;
+                    const int64_t dst = (img * a.K + ci * taps + tap) * a.ms - a.p0;
+                    for (int p = pa + (int)threadIdx.x; p < pb; p += blockDim.x) {
+                        const int oy = p / a.ow, ox = p - oy * a.ow;
+                        const int rr = (oy - oy0) * a.sh + ky * a.dh; /* < t.rows */
+                        const int ix = ox * a.sw + kx * a.dw - a.pw;
+                        put(col, dst + p, ix >= 0 && ix < xw ? tile[rr * xw + ix] : 0.0f);
+                    }
+                }
+            }
+}
+
+/* Shared memory one band of the tiled kernel needs for `th` output rows. */
+static size_t tile_bytes(const im2col_args & a, int64_t w, int th)
+{
+    return (size_t)((th - 1) * a.sh + (a.kh - 1) * a.dh + 1) * (size_t)w * sizeof(float);
+}
+
+/* Bands of up to 8 output rows in at most 32 KiB of shared memory; 0 when one row does not
+ * fit (the per-row kernel runs then). */
+static int tile_rows(const im2col_args & a, int64_t w)
+{
+    int th = 8;
+    while (th > 0 && tile_bytes(a, w, th) > ((size_t)32 << 10))
+        th--;
+    return th;
+}
+
+template <typename T>
+static void launch_tiled(cudaStream_t s, const struct q7_cuda_view * x, const im2col_args & a,
+                         int th, void * col, int64_t count)
+{
+    tile_args t;
+    t.th = th;
+    t.rows = (th - 1) * a.sh + (a.kh - 1) * a.dh + 1;
+    t.band0 = a.p0 / a.ow / th;
+    t.bands = (a.p0 + a.ms - 1) / a.ow / th - t.band0 + 1;
+    const int64_t cin = a.K / (a.kh * a.kw);
+    const dim3 grid((unsigned)(t.bands < 65535 ? t.bands : 65535),
+                    (unsigned)(cin < 65535 ? cin : 65535),
+                    (unsigned)(count < 65535 ? count : 65535));
+    Q7C_LAUNCH(im2col_tiled_kernel<T>, grid, THREADS, tile_bytes(a, x->w, th), s, make_dview(x), a,
+               t, static_cast<T *>(col), count);
+}
+
 template <typename T>
 static void launch(cudaStream_t s, const struct q7_cuda_view * x, const im2col_args & a,
                    void * col, int64_t count)
@@ -91,7 +175,7 @@ static void launch(cudaStream_t s, const struct q7_cuda_view * x, const im2col_a
 enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int64_t n0,
                               int64_t count, const struct q7_conv_params * p, int64_t oh,
                               int64_t ow, int64_t p0, int64_t ms, float in_scale, void * col,
-                              enum q7_dtype col_dtype)
+                              enum q7_dtype col_dtype, int tiled)
 {
     im2col_args a;
     a.n0 = n0;
@@ -117,7 +201,12 @@ enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int
     a.in_scale = in_scale;
     if (count == 0 || a.K == 0 || a.ms == 0)
         return Q7_OK;
-    if (col_dtype == Q7_DTYPE_F16)
+    const int th = tiled ? tile_rows(a, x->w) : 0;
+    if (th > 0 && col_dtype == Q7_DTYPE_F16)
+        launch_tiled<__half>(s, x, a, th, col, count);
+    else if (th > 0)
+        launch_tiled<float>(s, x, a, th, col, count);
+    else if (col_dtype == Q7_DTYPE_F16)
         launch<__half>(s, x, a, col, count);
     else
         launch<float>(s, x, a, col, count);
