@@ -601,24 +601,21 @@ enum q7_status q7_cuda_exec_qdq_collect(struct q7_cuda_exec * e, struct q7_qdq *
 {
     if (!e || !qdq || !x || id < 0 || id >= qdq->g->n_nodes)
         return q7_error_set(Q7_ERR_ARG, "device calibration: bad arguments");
-    struct q7_quantizer * readers[Q7_QDQ_MAX_READERS];
-    const int n = q7_qdq_calibrating_readers(qdq, id, readers, Q7_QDQ_MAX_READERS);
-    if (n > Q7_QDQ_MAX_READERS)
-        return q7_error_set(Q7_ERR_LIMIT, "%s: read by %d quantizers (at most %d)",
-                            qdq->g->nodes[id]->name, n, Q7_QDQ_MAX_READERS);
-    if (n == 0 || x->n * x->c * x->h * x->w == 0)
+    struct q7_quantizer * q = NULL;
+    int i = q7_qdq_next_reader(qdq, id, id + 1, &q);
+    if (i < 0 || x->n * x->c * x->h * x->w == 0)
         return Q7_OK;
     float amax = 0.0f; /* one max for every reader: their calibrators see the same tensor */
     enum q7_status st = finite_abs_max(e, x, &amax);
-    for (int r = 0; r < n && !st; r++) {
+    for (; i >= 0 && !st; i = q7_qdq_next_reader(qdq, id, i + 1, &q)) {
         /* q7_quant_collect's order: the max calibrator (of the whole tensor, as
          * q7_qdq_collect_node feeds it), then the histogram */
-        if (readers[r]->calib_max)
-            st = q7_calib_max_collect(readers[r]->calib_max, &amax, 1, 1);
-        if (!st && readers[r]->calib_hist)
-            st = hist_collect_max(e, x, readers[r]->calib_hist, amax);
+        if (q->calib_max)
+            st = q7_calib_max_collect(q->calib_max, &amax, 1, 1);
+        if (!st && q->calib_hist)
+            st = hist_collect_max(e, x, q->calib_hist, amax);
         if (st)
-            st = q7_error_wrap(st, "%s", readers[r]->name);
+            st = q7_error_wrap(st, "%s", q->name);
     }
     return st;
 }

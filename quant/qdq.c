@@ -161,34 +161,28 @@ void q7_qdq_set_calibrating(struct q7_qdq * qdq, int calibrating)
             q7_quant_set_calibrating(qdq->g->nodes[i]->in_quant, calibrating);
 }
 
-int q7_qdq_calibrating_readers(const struct q7_qdq * qdq, int id, struct q7_quantizer ** out,
-                               int cap)
+int q7_qdq_next_reader(const struct q7_qdq * qdq, int id, int from, struct q7_quantizer ** q)
 {
     const struct q7_graph * g = qdq->g;
-    int count = 0;
-    for (int i = id + 1; i < g->n_nodes; i++) {
+    for (int i = from > id ? from : id + 1; i < g->n_nodes; i++) {
         const struct q7_node * nd = g->nodes[i];
-        if (!nd->in_quant || !nd->in_quant->calibrating || nd->n_inputs < 1 ||
-            nd->inputs[0] != id)
-            continue;
-        if (count < cap)
-            out[count] = nd->in_quant;
-        count++;
+        if (nd->in_quant && nd->in_quant->calibrating && nd->n_inputs >= 1 &&
+            nd->inputs[0] == id) {
+            *q = nd->in_quant;
+            return i;
+        }
     }
-    return count;
+    return -1;
 }
 
 enum q7_status q7_qdq_collect_node(struct q7_qdq * qdq, int id, const float * data, int64_t n,
                                    int64_t c, int64_t hw, int64_t batch_stride, float * scratch)
 {
-    struct q7_quantizer * readers[Q7_QDQ_MAX_READERS];
-    const int n_readers = q7_qdq_calibrating_readers(qdq, id, readers, Q7_QDQ_MAX_READERS);
-    if (n_readers > Q7_QDQ_MAX_READERS)
-        return q7_error_set(Q7_ERR_LIMIT, "%s: read by %d quantizers (at most %d)",
-                            qdq->g->nodes[id]->name, n_readers, Q7_QDQ_MAX_READERS);
     const float * x = data;
     int copied = 0;
-    for (int r = 0; r < n_readers; r++) {
+    struct q7_quantizer * q = NULL;
+    for (int i = q7_qdq_next_reader(qdq, id, id + 1, &q); i >= 0;
+         i = q7_qdq_next_reader(qdq, id, i + 1, &q)) {
         if (batch_stride != c * hw && !copied) { /* a channel slice: make it contiguous */
             for (int64_t b = 0; b < n; b++)
                 memcpy(scratch + b * c * hw, data + b * batch_stride,
@@ -196,9 +190,9 @@ enum q7_status q7_qdq_collect_node(struct q7_qdq * qdq, int id, const float * da
             x = scratch;
             copied = 1;
         }
-        enum q7_status st = q7_quant_collect(readers[r], x, 1, n * c * hw);
+        enum q7_status st = q7_quant_collect(q, x, 1, n * c * hw);
         if (st)
-            return q7_error_wrap(st, "%s", readers[r]->name);
+            return q7_error_wrap(st, "%s", q->name);
     }
     return Q7_OK;
 }

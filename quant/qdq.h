@@ -52,14 +52,11 @@ enum q7_status q7_qdq_calib_weights(struct q7_qdq * qdq);
  * or ends it. */
 void q7_qdq_set_calibrating(struct q7_qdq * qdq, int calibrating);
 
-/* Most quantizers that may read one node's output (q7_qdq_collect_node). */
-#define Q7_QDQ_MAX_READERS 64
-
 /* The calibrating input quantizers of the nodes that read node `id`'s output (convs, and
- * pools in the TRT placement), in graph order: up to `cap` of them into out; returns how many
- * there are (may exceed cap). */
-int q7_qdq_calibrating_readers(const struct q7_qdq * qdq, int id, struct q7_quantizer ** out,
-                               int cap);
+ * pools in the TRT placement), one at a time in graph order: the first reader at node index
+ * `from` or later; returns its node index and sets *q, or -1 when there is none. Walk them
+ * with from = id + 1, then the returned index + 1. */
+int q7_qdq_next_reader(const struct q7_qdq * qdq, int id, int from, struct q7_quantizer ** q);
 
 /* Feeds the output of node `id` (an NCHW view, all images of the batch) to the input
  * quantizers of every conv that reads it. `scratch` must hold the view's elements when the
