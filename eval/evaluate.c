@@ -151,6 +151,104 @@ static enum q7_status push_dets(struct q7_eval_result * r, size_t * cap, const f
     return Q7_OK;
 }
 
+/* The loop's state: what scoring a batch reads and accumulates. */
+struct eval_loop {
+    const struct q7_dataset * ds;
+    const struct q7_eval_params * p;
+    struct q7_eval_result * out;
+    struct q7_metric * metric;
+    int64_t (*sizes)[2];
+    float * labels;
+    size_t labels_cap, det_cap;
+    double t_start, t_nms;
+    int done, total, batches;
+};
+
+/* A batch and the buffer its raw output goes to. */
+struct eval_slot {
+    struct q7_batch * b;
+    float * raw;
+    size_t cap;
+    int64_t rows, no;
+};
+
+/* NMS, scaling back and the metric for every image of a batch whose raw output is in s->raw;
+ * then the counters, the batch callback and the progress line. */
+static enum q7_status score_batch(struct eval_loop * L, const struct eval_slot * s)
+{
+    const struct q7_batch * b = s->b;
+    const struct q7_eval_params * p = L->p;
+    struct q7_eval_result * out = L->out;
+    const double t0 = q7_time_now();
+    enum q7_status st = Q7_OK;
+    for (int k = 0; !st && k < b->n && !p->skip_metrics; k++) {
+        const struct q7_batch_image * im = &b->images[k];
+        const struct q7_dataset_item * it = &L->ds->items[im->index];
+        L->sizes[im->index][0] = im->h0;
+        L->sizes[im->index][1] = im->w0;
+        float * preds = NULL;
+        int n_preds = 0;
+        if ((st = q7_nms(s->raw + (size_t)k * s->rows * s->no, s->rows, (int)s->no, &p->nms,
+                         &preds, &n_preds)))
+            break;
+        struct q7_ratio_pad rp = {im->ratio[0], im->ratio[1], im->pad[0], im->pad[1]};
+        q7_scale_coords((int)b->h, (int)b->w, preds, n_preds, 6, (int)im->h0, (int)im->w0, &rp);
+        if ((size_t)it->n_labels * 5 > L->labels_cap) {
+            free(L->labels);
+            L->labels_cap = (size_t)it->n_labels * 5;
+            L->labels = malloc(L->labels_cap * sizeof *L->labels);
+            if (!L->labels) {
+                L->labels_cap = 0;
+                free(preds);
+                st = q7_error_set(Q7_ERR_OOM, "out of memory");
+                break;
+            }
+        }
+        q7_metric_labels_to_native(it->labels, it->n_labels, (int)im->h0, (int)im->w0,
+                                   (int)b->h, (int)b->w, &rp, L->labels);
+        st = q7_metric_add_image(L->metric, preds, n_preds, L->labels, it->n_labels);
+        if (!st)
+            st = push_dets(out, &L->det_cap, preds, n_preds,
+                           image_id_for(L->ds, im->index, p->coco_gt), p->coco91);
+        free(preds);
+        out->images++;
+    }
+    if (st)
+        return st;
+    if (p->skip_metrics)
+        out->images += b->n;
+    L->t_nms += q7_time_now() - t0;
+    out->failed += b->n_failed;
+    L->done += b->planned;
+    L->batches++;
+    if (p->on_batch)
+        p->on_batch(p->user, L->batches - 1, 0);
+    if (p->progress)
+        progress(L->done, L->total, L->t_start, 0);
+    return Q7_OK;
+}
+
+/* Raw output rows of s->b and a buffer for them. */
+static enum q7_status slot_prepare(const struct q7_runner * net, struct eval_slot * s)
+{
+    const struct q7_batch * b = s->b;
+    s->rows = s->no = 0;
+    if (b->n == 0)
+        return Q7_OK;
+    enum q7_status st = net->rows(net->ctx, b->n, b->h, b->w, &s->rows, &s->no);
+    if (st)
+        return st;
+    size_t need = (size_t)(b->n * s->rows * s->no);
+    if (need > s->cap) {
+        free(s->raw);
+        s->raw = malloc(need * sizeof *s->raw);
+        s->cap = s->raw ? need : 0;
+        if (!s->raw)
+            return q7_error_set(Q7_ERR_OOM, "out of memory for the network output");
+    }
+    return Q7_OK;
+}
+
 enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset * ds,
                            const struct q7_eval_params * p, struct q7_eval_result * out)
 {
@@ -167,91 +265,77 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
     for (int i = 0; i < ds->n; i++)
         paths[i] = ds->items[i].path;
     struct q7_loader_params lp = q7_eval_loader_params(p, net->stride);
+    if (lp.queue_depth < 2)
+        lp.queue_depth = 2; /* the pipeline below holds two batches */
     struct q7_loader * ld = NULL;
-    struct q7_metric * metric = NULL;
-    float * raw = NULL, * labels = NULL;
-    size_t raw_cap = 0, labels_cap = 0, det_cap = 0;
     struct q7_coco_gt * own_gt = NULL;
+    struct eval_loop L = {.ds = ds, .p = p, .out = out, .sizes = sizes, .total = ds->n};
+    struct eval_slot slot[2] = {{0}, {0}};
     enum q7_status st = q7_loader_create(paths, ds->n, &lp, &ld);
     if (!st)
-        st = q7_metric_create(net->nc, &metric);
-    double t_start = q7_time_now(), t_pre = 0, t_inf = 0, t_nms = 0;
-    int done = 0, total = ds->n, batches = 0;
+        st = q7_metric_create(net->nc, &L.metric);
+    /* With submit_u8 + wait (the CUDA runner) the loop is a pipeline: batch i+1 is submitted
+     * before batch i is scored, so the NMS and metric of one batch run on the CPU while the
+     * GPU computes the next. Results are scored in batch order either way. */
+    const int async = net->submit_u8 && net->wait;
+    int pending = -1; /* async: the slot whose output is ready but not scored yet */
+    double t_pre = 0, t_inf = 0;
+    int fetched = 0;
+    L.t_start = q7_time_now();
     while (!st) {
-        double t0 = q7_time_now();
-        struct q7_batch * b = NULL;
-        if ((st = q7_loader_next(ld, &b)) || !b)
+        if (p->max_batches > 0 && fetched >= p->max_batches)
             break;
+        const int k = pending == 0 ? 1 : 0;
+        double t0 = q7_time_now();
+        if ((st = q7_loader_next(ld, &slot[k].b)) || !slot[k].b)
+            break;
+        fetched++;
         double t1 = q7_time_now();
         t_pre += t1 - t0;
-        int64_t rows = 0, no = 0;
-        if (b->n > 0) {
-            if ((st = net->rows(net->ctx, b->n, b->h, b->w, &rows, &no))) {
-                q7_loader_release(ld, b);
-                break;
-            }
-            size_t need = (size_t)(b->n * rows * no);
-            if (need > raw_cap) {
-                free(raw);
-                raw = malloc(need * sizeof *raw);
-                raw_cap = raw ? need : 0;
-                if (!raw) {
-                    st = q7_error_set(Q7_ERR_OOM, "out of memory for the network output");
-                    q7_loader_release(ld, b);
-                    break;
-                }
-            }
-            st = net->run_u8(net->ctx, b->data, b->n, b->h, b->w, raw);
-        }
-        double t2 = q7_time_now();
-        t_inf += t2 - t1;
-        for (int k = 0; !st && k < b->n && !p->skip_metrics; k++) {
-            const struct q7_batch_image * im = &b->images[k];
-            const struct q7_dataset_item * it = &ds->items[im->index];
-            sizes[im->index][0] = im->h0;
-            sizes[im->index][1] = im->w0;
-            float * preds = NULL;
-            int n_preds = 0;
-            if ((st = q7_nms(raw + (size_t)k * rows * no, rows, (int)no, &p->nms, &preds,
-                             &n_preds)))
-                break;
-            struct q7_ratio_pad rp = {im->ratio[0], im->ratio[1], im->pad[0], im->pad[1]};
-            q7_scale_coords((int)b->h, (int)b->w, preds, n_preds, 6, (int)im->h0, (int)im->w0,
-                            &rp);
-            if ((size_t)it->n_labels * 5 > labels_cap) {
-                free(labels);
-                labels_cap = (size_t)it->n_labels * 5;
-                labels = malloc(labels_cap * sizeof *labels);
-                if (!labels) {
-                    labels_cap = 0;
-                    free(preds);
-                    st = q7_error_set(Q7_ERR_OOM, "out of memory");
-                    break;
-                }
-            }
-            q7_metric_labels_to_native(it->labels, it->n_labels, (int)im->h0, (int)im->w0,
-                                       (int)b->h, (int)b->w, &rp, labels);
-            st = q7_metric_add_image(metric, preds, n_preds, labels, it->n_labels);
-            if (!st)
-                st = push_dets(out, &det_cap, preds, n_preds,
-                               image_id_for(ds, im->index, p->coco_gt), p->coco91);
-            free(preds);
-            out->images++;
-        }
-        if (p->skip_metrics)
-            out->images += b->n;
-        t_nms += q7_time_now() - t2;
-        out->failed += b->n_failed;
-        done += b->planned;
-        batches++;
-        q7_loader_release(ld, b);
-        if (p->on_batch)
-            p->on_batch(p->user, batches - 1, 0);
-        if (p->progress)
-            progress(done, total, t_start, 0);
-        if (p->max_batches > 0 && batches >= p->max_batches)
+        const struct q7_batch * b = slot[k].b;
+        if ((st = slot_prepare(net, &slot[k])))
             break;
+        if (async && b->n > 0) {
+            st = net->submit_u8(net->ctx, b->data, b->n, b->h, b->w, slot[k].raw);
+            t_inf += q7_time_now() - t1;
+            if (!st && pending >= 0) { /* the previous batch, while this one computes */
+                st = score_batch(&L, &slot[pending]);
+                q7_loader_release(ld, slot[pending].b);
+                slot[pending].b = NULL;
+                pending = -1;
+            }
+            double t2 = q7_time_now();
+            enum q7_status sw = net->wait(net->ctx); /* also after an error: nothing in flight */
+            t_inf += q7_time_now() - t2;
+            if (!st)
+                st = sw;
+            pending = k;
+            continue;
+        }
+        if (pending >= 0) {
+            st = score_batch(&L, &slot[pending]);
+            q7_loader_release(ld, slot[pending].b);
+            slot[pending].b = NULL;
+            pending = -1;
+        }
+        if (!st && b->n > 0)
+            st = net->run_u8(net->ctx, b->data, b->n, b->h, b->w, slot[k].raw);
+        t_inf += q7_time_now() - t1;
+        if (!st)
+            st = score_batch(&L, &slot[k]);
+        q7_loader_release(ld, slot[k].b);
+        slot[k].b = NULL;
     }
+    if (!st && pending >= 0)
+        st = score_batch(&L, &slot[pending]);
+    for (int k = 0; k < 2; k++) {
+        if (slot[k].b)
+            q7_loader_release(ld, slot[k].b);
+        free(slot[k].raw);
+    }
+    const int done = L.done, total = L.total;
+    const double t_start = L.t_start, t_nms = L.t_nms;
+    struct q7_metric * metric = L.metric;
     if (!st && p->progress)
         progress(done, total, t_start, 1);
     if (!st) {
@@ -292,8 +376,7 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
     q7_coco_gt_free(own_gt);
     q7_loader_free(ld);
     q7_metric_free(metric);
-    free(raw);
-    free(labels);
+    free(L.labels);
     free(paths);
     free(sizes);
     if (st) {

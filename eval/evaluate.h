@@ -23,6 +23,12 @@ struct q7_runner {
                            int64_t * no);
     enum q7_status (*run_u8)(void * ctx, const uint8_t * x, int64_t n, int64_t h, int64_t w,
                              float * out);
+    /* Optional (NULL: run_u8 only): run_u8 in two halves, one batch in flight; submit returns
+     * once x is copied and the batch queued, wait blocks until out holds the result. The loop
+     * then scores the previous batch while the next one runs. */
+    enum q7_status (*submit_u8)(void * ctx, const uint8_t * x, int64_t n, int64_t h, int64_t w,
+                                float * out);
+    enum q7_status (*wait)(void * ctx);
     int stride; /* the model's largest stride (batch shapes are multiples of max(32, stride)) */
     int nc;
 };

@@ -18,6 +18,17 @@ static enum q7_status cuda_run(void * ctx, const uint8_t * x, int64_t n, int64_t
     return q7_cuda_exec_run_u8(ctx, x, n, h, w, out);
 }
 
+static enum q7_status cuda_submit(void * ctx, const uint8_t * x, int64_t n, int64_t h, int64_t w,
+                                  float * out)
+{
+    return q7_cuda_exec_submit_u8(ctx, x, n, h, w, out);
+}
+
+static enum q7_status cuda_wait(void * ctx)
+{
+    return q7_cuda_exec_wait(ctx);
+}
+
 enum q7_status cli_net_create(struct q7_graph * g, const char * device, int fp16, int threads,
                               struct cli_net * net)
 {
@@ -50,6 +61,7 @@ struct q7_runner cli_net_runner(struct cli_net * net)
     if (!net->cuda)
         return q7_runner_cpu(net->cpu, net->g);
     struct q7_runner r = {.ctx = net->gpu, .rows = cuda_rows, .run_u8 = cuda_run,
+                          .submit_u8 = cuda_submit, .wait = cuda_wait,
                           .stride = net->g->stride_max, .nc = net->g->nc};
     return r;
 }

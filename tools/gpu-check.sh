@@ -234,6 +234,19 @@ for m in b:  # activations differ by summation order only (emulated cuBLAS vs q7
           (m + ":", worst, " (tolerance 1e-4)" if strict else " (a flat objective: reported)"))
 sys.exit(0 if ok else 1)
 PY
+    # eval through the CUDA runner's pipeline (submit + wait, 3 batches of 1) against the CPU
+    head -3 "$tiny/data/val.txt" | sed "s|^\./|$tiny/data/|" >"$t/val3.txt"
+    local ev=(--weights "$tiny/model.pt" --data "$t/val3.txt" --batch 1 --img 320 --threads 2)
+    "$out"/q7 eval "${ev[@]}" --device cuda --json "$t/eval-cuda.json" >/dev/null &&
+        "$out"/q7 eval "${ev[@]}" --json "$t/eval-cpu.json" >/dev/null || exit 1
+    python3 - "$t/eval-cuda.json" "$t/eval-cpu.json" <<'PY' || exit 1
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+d = max(abs(a[k] - b[k]) for k in ("P", "R", "mAP50", "mAP50_95"))
+print("q7 eval --device cuda (pipelined) vs cpu, 3 batches: largest difference %.2e "
+      "(tolerance 0.002)" % d)
+sys.exit(0 if d <= 0.002 and a["images"] == b["images"] == 3 else 1)
+PY
     "$out"/q7 table "${common[@]}" --device cuda --methods max,mse --json "$t/table.json" &&
         "$out"/q7 bench --weights "$tiny/model.pt" --img 320 --device cuda --iters 1 --top 3 &&
         "$out"/q7 bench --weights "$tiny/model.pt" --img 320 --device cuda --fp16 --iters 1 \
