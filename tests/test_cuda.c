@@ -706,6 +706,7 @@ static void test_hist(void)
 }
 
 #include "tests/test_cuda_net.h"
+#include "tests/test_cuda_bench.h"
 
 int main(int argc, char ** argv)
 {
