@@ -77,7 +77,7 @@ static void test_fixture(const char * model)
             snprintf(img, sizeof img, "%.*s", (int)(strlen(de->d_name) - 15), de->d_name + 11);
     closedir(d);
     CHECKF(img[0], "%s: no raw_origin_*.npy", dir);
-    char pt[512], in[640], want[640];
+    char pt[512], in[768], want[768]; /* dir + name: no truncation */
     snprintf(pt, sizeof pt, "%s/model.pt", q7t_fixture(model));
     snprintf(in, sizeof in, "%s/input_%s.npy", dir, img);
     for (int fused = 0; fused < 2; fused++) {
