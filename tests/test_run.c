@@ -306,6 +306,7 @@ static void test_eval_pipeline(void)
     struct q7_eval_params ep = q7_eval_params_default();
     ep.batch = 2; /* 7 photos: 4 batches */
     ep.img_size = 320;
+    ep.progress = 0;
     struct q7_eval_result a, b;
     struct split_runner sr = {.cpu = q7_runner_cpu(e, m->graph)};
     struct q7_runner split = {.ctx = &sr, .rows = split_rows, .run_u8 = split_run,
