@@ -17,6 +17,7 @@
 #define Q7_ARENA_ALIGN 64
 
 static _Thread_local char g_error[Q7_ERROR_MAX];
+static _Thread_local enum q7_status g_status;
 
 static const char * const g_status_names[Q7_STATUS_COUNT] = {
     [Q7_OK] = "ok",
@@ -41,6 +42,7 @@ const char * q7_status_str(enum q7_status status)
 enum q7_status q7_error_setv(enum q7_status status, const char * fmt, va_list ap)
 {
     vsnprintf(g_error, sizeof g_error, fmt, ap);
+    g_status = status;
     return status;
 }
 
@@ -75,6 +77,7 @@ enum q7_status q7_error_wrap(enum q7_status status, const char * fmt, ...)
         n += m;
     }
     g_error[n] = '\0';
+    g_status = status;
     return status;
 }
 
@@ -83,9 +86,15 @@ const char * q7_error_message(void)
     return g_error;
 }
 
+enum q7_status q7_error_status(void)
+{
+    return g_status;
+}
+
 void q7_error_clear(void)
 {
     g_error[0] = '\0';
+    g_status = Q7_OK;
 }
 
 static void log_default(enum q7_log_level level, const char * msg, void * user)

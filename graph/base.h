@@ -38,6 +38,10 @@ enum q7_status q7_error_wrap(enum q7_status status, const char * fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* This thread's last error message ("" when none). Valid until the next q7 call on the thread. */
 const char * q7_error_message(void);
+/* The status that came with that message (Q7_OK when none): for functions that return NULL on
+ * failure, so that their callers can pass the right status on. */
+enum q7_status q7_error_status(void);
+/* Forgets the last message and status. */
 void q7_error_clear(void);
 
 /* Logging goes through one callback; the default writes levels >= Q7_LOG_INFO to stderr. */

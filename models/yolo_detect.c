@@ -116,9 +116,12 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
         return Q7_ERR_OOM;
     /* self.grid = [torch.zeros(1)] * nl: one tensor, nl times */
     int64_t one = 1;
-    struct q7_py *grid = q7_py_new(c->h, Q7_PY_LIST), *g0 = q7_ym_tensor(c, 1, &one, 1);
-    if (!grid || !g0)
+    struct q7_py * grid = q7_py_new(c->h, Q7_PY_LIST);
+    if (!grid)
         return Q7_ERR_OOM;
+    struct q7_py * g0 = q7_ym_tensor(c, 1, &one, 1);
+    if (!g0)
+        return q7_ym_failed();
     for (int64_t l = 0; l < nl; l++)
         if ((st = q7_py_append(c->h, grid, g0)))
             return st;
@@ -129,9 +132,12 @@ enum q7_status q7_ym_detect(struct q7_ym_ctx * c, enum q7_ym_detect_kind kind,
 
     /* anchors (nl, na, 2) and anchor_grid (nl, 1, na, 1, 1, 2), in pixels for now */
     int64_t ashape[3] = {nl, na, 2}, gshape[6] = {nl, 1, na, 1, 1, 2};
-    struct q7_py *at = q7_ym_tensor(c, 3, ashape, 1), *ag = q7_ym_tensor(c, 6, gshape, 1);
-    if (!at || !ag)
-        return Q7_ERR_OOM;
+    struct q7_py * at = q7_ym_tensor(c, 3, ashape, 1);
+    if (!at)
+        return q7_ym_failed();
+    struct q7_py * ag = q7_ym_tensor(c, 6, gshape, 1);
+    if (!ag)
+        return q7_ym_failed();
     float *av = q7_ym_data(at), *gv = q7_ym_data(ag);
     for (int64_t l = 0; l < nl; l++)
         for (int64_t j = 0; j < per_level; j++) {
@@ -192,7 +198,7 @@ enum q7_status q7_ym_detect_finish(struct q7_ym_ctx * c, enum q7_ym_detect_kind 
     Q7_ASSERT(nl >= 1 && nl <= n_in);
     struct q7_py * stride = q7_ym_tensor(c, 1, &nl, 1);
     if (!stride)
-        return Q7_ERR_OOM;
+        return q7_ym_failed();
     float * s = q7_ym_data(stride);
     /* m.stride = tensor([256 / x.shape[-2] for x in forward(zeros(1, ch, 256, 256))]): the
      * width of each output (bs, na, ny, nx, no); IAuxDetect takes the first nl */

@@ -93,7 +93,14 @@ enum q7_status q7_ym_child(struct q7_ym_ctx * c, struct q7_py * mod, const char 
 
 struct q7_py * q7_ym_tensor(struct q7_ym_ctx * c, int ndim, const int64_t * shape, int with_data)
 {
+    q7_error_clear(); /* q7_ym_failed reads the status a failure leaves */
     return q7_py_tensor_new(c->h, Q7_DTYPE_F32, ndim, shape, with_data);
+}
+
+enum q7_status q7_ym_failed(void)
+{
+    enum q7_status st = q7_error_status();
+    return st != Q7_OK ? st : q7_error_set(Q7_ERR_OOM, "out of memory");
 }
 
 float * q7_ym_data(struct q7_py * tensor)
@@ -158,9 +165,9 @@ enum q7_status q7_ym_add_tensor(struct q7_ym_ctx * c, struct q7_py * mod, int is
             return q7_error_set(Q7_ERR_LIMIT, "the model has more than %" PRIu64 " parameters",
                                 limit);
     }
-    struct q7_py * t = q7_py_tensor_new(c->h, Q7_DTYPE_F32, ndim, shape, with_data);
+    struct q7_py * t = q7_ym_tensor(c, ndim, shape, with_data);
     if (!t)
-        return Q7_ERR_OOM;
+        return q7_ym_failed(); /* a shape past the limits is Q7_ERR_LIMIT, not OOM */
     t->v.tensor.is_parameter = is_param;
     t->v.tensor.requires_grad = is_param;
     float * x = q7_ym_data(t);

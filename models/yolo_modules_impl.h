@@ -61,6 +61,9 @@ enum q7_status q7_ym_child(struct q7_ym_ctx * c, struct q7_py * mod, const char 
                            struct q7_py * child);
 /* A new FP32 tensor: data allocated (zeroed) when with_data, else a storage without data. */
 struct q7_py * q7_ym_tensor(struct q7_ym_ctx * c, int ndim, const int64_t * shape, int with_data);
+/* The status of the q7_ym_tensor call that just returned NULL (Q7_ERR_LIMIT for a shape past
+ * the limits, Q7_ERR_OOM otherwise). */
+enum q7_status q7_ym_failed(void);
 float * q7_ym_data(struct q7_py * tensor); /* NULL when the tensor has no data */
 /* How a new tensor is filled: Q7_CFG_INIT_RANDOM draws UNIFORM (±a) and NORMAL (mean a,
  * std b) from the seeded generator; the other modes put 0 and the mean there. */

@@ -50,8 +50,12 @@ static void test_status(void)
     CHECK(strcmp(q7_status_str((enum q7_status)99), "unknown status") == 0);
     CHECK(q7_error_set(Q7_ERR_IO, "x.pt: %s", "gone") == Q7_ERR_IO);
     CHECK(strcmp(q7_error_message(), "x.pt: gone") == 0);
-    q7_error_wrap(Q7_ERR_IO, "loading");
+    CHECK(q7_error_status() == Q7_ERR_IO);
+    q7_error_wrap(Q7_ERR_LIMIT, "loading");
     CHECK(strcmp(q7_error_message(), "loading: x.pt: gone") == 0);
+    CHECK(q7_error_status() == Q7_ERR_LIMIT);
+    q7_error_clear();
+    CHECK(q7_error_status() == Q7_OK && q7_error_message()[0] == '\0');
 }
 
 static void test_npy(void)
