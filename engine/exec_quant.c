@@ -135,15 +135,15 @@ enum q7_status q7_exec_refresh_weights(struct q7_exec * e)
 
 void q7_exec_quant_sources(const struct q7_exec * e, int * n_at_source, int * n_by_reader)
 {
-    int a = 0, c = 0;
+    int at_source = 0, by_reader = 0;
     for (int i = 0; i < e->g->n_nodes; i++) {
         if (!e->plan.live[i] || !e->in_on[i])
             continue;
         if (e->in_ready[i])
-            a++;
+            at_source++;
         else
-            c++;
+            by_reader++;
     }
-    *n_at_source = a;
-    *n_by_reader = c;
+    *n_at_source = at_source;
+    *n_by_reader = by_reader;
 }
