@@ -44,9 +44,7 @@ enum q7_status q7_cuda_bias_act(cudaStream_t s, const struct q7_cuda_view * src,
     const dview sv = make_dview(src), yv = make_dview(y);
     const bool vec = aligned8(sv) && aligned8(yv);
     /* vec: about 2 groups of 8 per thread; else about 8 pixels */
-    const dim3 grid(vec ? row_blocks(hw / 8, 2) : row_blocks(hw, 8),
-                    (unsigned)(y->c < 65535 ? y->c : 65535),
-                    (unsigned)(y->n < 65535 ? y->n : 65535));
+    const dim3 grid = row_grid(vec ? row_blocks(hw / 8, 2) : row_blocks(hw, 8), y->c, y->n);
     void (*kernel)(dview, dview, const float *, int, float) =
         vec ? bias_act_kernel<true> : bias_act_kernel<false>;
     Q7C_LAUNCH(kernel, grid, THREADS, 0, s, sv, yv, bias, (int)act.kind, act.slope);

@@ -55,6 +55,14 @@ inline unsigned row_blocks(int64_t len, int per_thread)
     return (unsigned)(b < 1 ? 1 : b);
 }
 
+/* The grid of a row kernel: x_blocks along each row, one block row per row (y) and per image
+ * (z), both capped at the grid's 65535; the kernels' grid-stride loops cover the rest. */
+inline dim3 row_grid(unsigned x_blocks, int64_t rows, int64_t images)
+{
+    return dim3(x_blocks, (unsigned)(rows < 65535 ? rows : 65535),
+                (unsigned)(images < 65535 ? images : 65535));
+}
+
 /* A view flattened for kernels: linear index i over (n, c*h*w) maps to
  * (i / chw) * bs + i % chw. Passed by value. */
 struct dview {

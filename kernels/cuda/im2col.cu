@@ -16,7 +16,7 @@ using namespace q7c;
 
 struct im2col_args {
     int64_t n0, K;
-    int M, p0, ms, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+    int p0, ms, ow, kh, kw, sh, sw, ph, pw, dh, dw;
     float in_scale;
 };
 
@@ -149,9 +149,7 @@ static void launch_tiled(cudaStream_t s, const struct q7_cuda_view * x, const im
     t.band0 = a.p0 / a.ow / th;
     t.bands = (a.p0 + a.ms - 1) / a.ow / th - t.band0 + 1;
     const int64_t cin = a.K / (a.kh * a.kw);
-    const dim3 grid((unsigned)(t.bands < 65535 ? t.bands : 65535),
-                    (unsigned)(cin < 65535 ? cin : 65535),
-                    (unsigned)(count < 65535 ? count : 65535));
+    const dim3 grid = row_grid((unsigned)t.bands, cin, count); /* x: up to 2^31 - 1 */
     Q7C_LAUNCH(im2col_tiled_kernel<T>, grid, THREADS, tile_bytes(a, x->w, th), s, make_dview(x), a,
                t, static_cast<T *>(col), count);
 }
@@ -164,9 +162,7 @@ static void launch(cudaStream_t s, const struct q7_cuda_view * x, const im2col_a
      * yolov7's model.1 at batch 8: 1.49 ms against 0.78) */
     const bool vec = sizeof(T) == 2 && a.ms % 8 == 0 && ((uintptr_t)col % 32) == 0;
     /* vec: about 2 groups of 8 per thread; else about 8 pixels */
-    const dim3 grid(vec ? row_blocks(a.ms / 8, 2) : row_blocks(a.ms, 8),
-                    (unsigned)(a.K < 65535 ? a.K : 65535),
-                    (unsigned)(count < 65535 ? count : 65535));
+    const dim3 grid = row_grid(vec ? row_blocks(a.ms / 8, 2) : row_blocks(a.ms, 8), a.K, count);
     void (*kernel)(dview, im2col_args, T *, int64_t) =
         vec ? im2col_kernel<T, true> : im2col_kernel<T, false>;
     Q7C_LAUNCH(kernel, grid, THREADS, 0, s, make_dview(x), a, static_cast<T *>(col), count);
@@ -186,7 +182,6 @@ enum q7_status q7_cuda_im2col(cudaStream_t s, const struct q7_cuda_view * x, int
     if (p0 < 0 || ms < 0 || p0 + ms > oh * ow)
         return q7_error_set(Q7_ERR_ARG, "cuda im2col: pixels %lld + %lld of %lld", (long long)p0,
                             (long long)ms, (long long)(oh * ow));
-    a.M = (int)(oh * ow);
     a.p0 = (int)p0;
     a.ms = (int)ms;
     a.ow = (int)ow;

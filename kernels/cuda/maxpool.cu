@@ -47,8 +47,7 @@ enum q7_status q7_cuda_maxpool(cudaStream_t s, const struct q7_cuda_view * x,
         return q7_error_set(Q7_ERR_LIMIT, "cuda maxpool: a %lldx%lld plane exceeds int",
                             (long long)x->h, (long long)x->w);
     pool_args a = {p->kh, p->kw, p->stride_h, p->stride_w, p->pad_h, p->pad_w, fq_scale};
-    const dim3 grid(row_blocks(y->h * y->w, 4), (unsigned)(y->c < 65535 ? y->c : 65535),
-                    (unsigned)(y->n < 65535 ? y->n : 65535));
+    const dim3 grid = row_grid(row_blocks(y->h * y->w, 4), y->c, y->n);
     Q7C_LAUNCH(maxpool_kernel, grid, THREADS, 0, s, make_dview(x), make_dview(y), a);
     return Q7_CUDA_LAUNCHED("maxpool");
 }

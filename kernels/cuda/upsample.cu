@@ -27,8 +27,7 @@ enum q7_status q7_cuda_upsample_nearest(cudaStream_t s, const struct q7_cuda_vie
     if (y->h * y->w > INT_MAX / 2)
         return q7_error_set(Q7_ERR_LIMIT, "cuda upsample: a %lldx%lld plane exceeds int",
                             (long long)y->h, (long long)y->w);
-    const dim3 grid(row_blocks(y->h * y->w, 4), (unsigned)(y->c < 65535 ? y->c : 65535),
-                    (unsigned)(y->n < 65535 ? y->n : 65535));
+    const dim3 grid = row_grid(row_blocks(y->h * y->w, 4), y->c, y->n);
     Q7C_LAUNCH(upsample_kernel, grid, THREADS, 0, s, make_dview(x), make_dview(y), scale);
     return Q7_CUDA_LAUNCHED("upsample");
 }
