@@ -138,7 +138,8 @@ __device__ __forceinline__ void load8(const dview & v, int64_t off, float * out)
             out[2 * j + 1] = __half2float(b);
         }
     } else {
-        const float4 * p = reinterpret_cast<const float4 *>(static_cast<const float *>(v.data) + off);
+        const float4 * p =
+            reinterpret_cast<const float4 *>(static_cast<const float *>(v.data) + off);
         const float4 a = p[0], b = p[1];
         out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
         out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
