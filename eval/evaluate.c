@@ -228,6 +228,16 @@ static enum q7_status score_batch(struct eval_loop * L, const struct eval_slot *
     return Q7_OK;
 }
 
+/* score_batch, then the batch goes back to the loader (whatever the status). */
+static enum q7_status score_release(struct eval_loop * L, struct q7_loader * ld,
+                                    struct eval_slot * s)
+{
+    enum q7_status st = score_batch(L, s);
+    q7_loader_release(ld, s->b);
+    s->b = NULL;
+    return st;
+}
+
 /* Raw output rows of s->b and a buffer for them. */
 static enum q7_status slot_prepare(const struct q7_runner * net, struct eval_slot * s)
 {
@@ -298,12 +308,8 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
         if (async && b->n > 0) {
             st = net->submit_u8(net->ctx, b->data, b->n, b->h, b->w, slot[k].raw);
             t_inf += q7_time_now() - t1;
-            if (!st && pending >= 0) { /* the previous batch, while this one computes */
-                st = score_batch(&L, &slot[pending]);
-                q7_loader_release(ld, slot[pending].b);
-                slot[pending].b = NULL;
-                pending = -1;
-            }
+            if (!st && pending >= 0) /* the previous batch, while this one computes */
+                st = score_release(&L, ld, &slot[pending]);
             double t2 = q7_time_now();
             enum q7_status sw = net->wait(net->ctx); /* also after an error: nothing in flight */
             t_inf += q7_time_now() - t2;
@@ -312,22 +318,19 @@ enum q7_status q7_evaluate(const struct q7_runner * net, const struct q7_dataset
             pending = k;
             continue;
         }
-        if (pending >= 0) {
-            st = score_batch(&L, &slot[pending]);
-            q7_loader_release(ld, slot[pending].b);
-            slot[pending].b = NULL;
+        if (pending >= 0) { /* an empty batch after a submitted one: keep the order */
+            st = score_release(&L, ld, &slot[pending]);
             pending = -1;
         }
+        double t2 = q7_time_now();
         if (!st && b->n > 0)
             st = net->run_u8(net->ctx, b->data, b->n, b->h, b->w, slot[k].raw);
-        t_inf += q7_time_now() - t1;
+        t_inf += q7_time_now() - t2;
         if (!st)
-            st = score_batch(&L, &slot[k]);
-        q7_loader_release(ld, slot[k].b);
-        slot[k].b = NULL;
+            st = score_release(&L, ld, &slot[k]);
     }
     if (!st && pending >= 0)
-        st = score_batch(&L, &slot[pending]);
+        st = score_release(&L, ld, &slot[pending]);
     for (int k = 0; k < 2; k++) {
         if (slot[k].b)
             q7_loader_release(ld, slot[k].b);
