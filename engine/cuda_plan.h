@@ -10,7 +10,6 @@
 #ifndef Q7_CUDA_PLAN_H
 #define Q7_CUDA_PLAN_H
 
-#include "engine/exec_cuda.h"
 #include "engine/plan.h"
 #include "kernels/cuda/cuda_view.h"
 
@@ -22,12 +21,6 @@ extern "C" {
  * mode 1, except for buffers holding a direct input of a detect node (FP32 decode). The plan
  * must be made. */
 void q7_cuda_plan_dtypes(const struct q7_plan * p, int fp16, uint8_t * root_f16);
-
-/* A GPU's peak rates from its attributes (see struct q7_cuda_peaks): memory bandwidth with 2
- * transfers per memory clock over bus_bits; FLOP per SM per clock by architecture (sm_70 ..
- * sm_90; 0 where not known). */
-struct q7_cuda_peaks q7_cuda_peaks_of(int major, int minor, int sms, double sm_clock_khz,
-                                      double mem_clock_khz, int bus_bits);
 
 /* Node id's output as a device view in an arena at `base` (never dereferenced here). */
 struct q7_cuda_view q7_cuda_plan_view(const struct q7_plan * p, void * base,

@@ -72,6 +72,11 @@ struct q7_cuda_peaks {
 };
 /* Device `device`'s peak rates, from its attributes (SMs, clocks, bus width). */
 enum q7_status q7_cuda_device_peaks(int device, struct q7_cuda_peaks * out);
+/* The same from the attributes themselves (engine/cuda_peaks.c, also without CUDA): memory
+ * bandwidth with 2 transfers per memory clock over bus_bits; FLOP per SM per clock by
+ * architecture (sm_70 .. sm_90; 0 where not known). */
+struct q7_cuda_peaks q7_cuda_peaks_of(int major, int minor, int sms, double sm_clock_khz,
+                                      double mem_clock_khz, int bus_bits);
 
 struct q7_cuda_exec;
 
