@@ -42,8 +42,8 @@ static enum q7_status time_run(struct q7_exec * e, struct q7_cuda_exec * ce,
     return st;
 }
 
-/* The executor bench times: CPU (reference kernels with `ref`), or CUDA with per-node
- * profiling; its fake quantization is the graph's quantizers as they are now. */
+/* The executor bench times: CPU (reference kernels with `ref`), or CUDA (per-node events with
+ * `profile`); its fake quantization is the graph's quantizers as they are now. */
 static enum q7_status create_exec(struct q7_graph * g, int cuda, int fp16, int threads, int ref,
                                   int profile, struct q7_exec ** e, struct q7_cuda_exec ** ce)
 {
