@@ -168,7 +168,7 @@ def convs_only(net, x, channels_last):
         for c in calls:
             y = F.conv2d(*c)
         return y
-    return run, len(calls)
+    return run
 
 
 def main():
@@ -234,7 +234,7 @@ def main():
             ips = q7["net_images_per_s"] if cuda else q7["images_per_s"]
             row = [b, ips, b / t, ips / (b / t)]
             if cuda:
-                fn, n = convs_only(net, x, a.channels_last)
+                fn = convs_only(net, x, a.channels_last)
                 tc, _ = time_torch(fn, x, a.iters, 3)
                 row += [b / tc, ips / (b / tc), q7["images_per_s"]]
             print(("%6d" + " %14.2f" * (len(row) - 1)) % tuple(row))
