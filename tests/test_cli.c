@@ -171,6 +171,71 @@ static void test_messy_folder(void)
 
 /* tools/main-job.sh as the README runs it on a user's own data: paths relative to the caller's
  * directory (not the repository's), table.json and amax.json written there. */
+/* ref/amax.json (one method) against q7's, in bins of the reference histogram for inputs and
+ * relative for weights; returns the worst input distance in bins. */
+static double amax_bins(const cJSON * got, const cJSON * ref, const cJSON * hist, double * w_rel)
+{
+    double worst = 0;
+    const cJSON * r;
+    cJSON_ArrayForEach(r, ref)
+    {
+        const cJSON * g = cJSON_GetObjectItem(got, r->string);
+        CHECKF(g != NULL, "%s missing", r->string);
+        if (!g)
+            continue;
+        if (cJSON_IsArray(r)) {
+            for (int k = 0; k < cJSON_GetArraySize(r); k++) {
+                double a = cJSON_GetArrayItem(g, k) ? cJSON_GetArrayItem(g, k)->valuedouble : -1;
+                double b = cJSON_GetArrayItem(r, k)->valuedouble;
+                double d = fabs(a - b) / (fabs(b) > 0 ? fabs(b) : 1);
+                *w_rel = d > *w_rel ? d : *w_rel;
+            }
+            continue;
+        }
+        const cJSON * h = cJSON_GetObjectItem(hist, r->string);
+        double bw = h ? num(h, "edge_max") / num(h, "num_bins") : 0;
+        CHECKF(bw > 0, "%s: no reference histogram", r->string);
+        double d = bw > 0 ? fabs(g->valuedouble - r->valuedouble) / bw : 1e9;
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+static void test_from_hist(const char * tiny)
+{
+    char a[2048], path[512];
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --from-hist %s/ref/histograms.json "
+             "--all-methods -o %s/from_hist.json", tiny, tiny, g_tmp);
+    CHECK(q7("from_hist", a) == 0);
+    cJSON * got = tmp_json("from_hist.json");
+    snprintf(path, sizeof path, "%s/ref/amax.json", tiny);
+    cJSON * ref = q7t_json_load(path);
+    snprintf(path, sizeof path, "%s/ref/histograms.json", tiny);
+    cJSON * hist = q7t_json_load(path);
+    CHECK(got && ref && hist && !cJSON_GetObjectItem(got, "max"));
+    const char * methods[] = {"entropy", "mse", "percentile-99.9", "percentile-99.99"};
+    for (int m = 0; got && ref && hist && m < 4; m++) {
+        double w_rel = 0;
+        double bins = amax_bins(cJSON_GetObjectItem(got, methods[m]),
+                                cJSON_GetObjectItem(ref, methods[m]), hist, &w_rel);
+        CHECKF(bins <= 0.5 && w_rel <= 1e-6, "--from-hist %s: inputs %.3f bins, weights %.2e",
+               methods[m], bins, w_rel);
+        printf("calib --from-hist ref/histograms.json, %-16s: inputs within %.3f bins, weights "
+               "%.1e relative\n", methods[m], bins, w_rel);
+    }
+    cJSON_Delete(got);
+    cJSON_Delete(ref);
+    cJSON_Delete(hist);
+    snprintf(a, sizeof a, "calib --weights %s/family/training-yolov7.pt --from-hist "
+             "%s/ref/histograms.json -o %s/x.json", q7t_fixtures(), tiny, g_tmp);
+    CHECK(q7("from_hist_other", a) == 1);
+    CHECK(log_has("from_hist_other", "histograms.json"));
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --from-hist %s/ref/histograms.json "
+             "--method max -o %s/x.json", tiny, tiny, g_tmp);
+    CHECK(q7("from_hist_max", a) == 1);
+    CHECK(log_has("from_hist_max", "max needs the data"));
+}
+
 static void test_main_job(const char * tiny)
 {
     const char * src = getenv("Q7_SOURCE_ROOT");
@@ -332,6 +397,10 @@ int main(void)
     char * svg = slurp("plot.svg");
     CHECK(svg && strstr(svg, "<svg") && strstr(svg, "entropy"));
     free(svg);
+
+    /* calib --from-hist: the reference's own histograms give its amax (same bin), without a
+     * calibration pass; a file of another model is refused by name */
+    test_from_hist(tiny);
 
     /* sens, detect, bench, export */
     snprintf(a, sizeof a, "sens --weights %s/model.pt --data %s/data/val.txt --batch 2 "

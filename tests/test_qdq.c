@@ -237,7 +237,10 @@ static void test_calibration(const char * model, const cJSON * ref_amax)
         /* FP32 summation-order noise (a different GEMM than PyTorch's) moves 0.01-0.1% of the
          * histogram counts between neighbouring bins; max and percentile barely move, but where
          * the entropy or mse objective is flat the chosen bin moves much further (seen: up to
-         * 90 bins on 3 of 58 tiny quantizers). For those two at most 15% may miss. */
+         * 90 bins on 3 of 58 tiny quantizers). The reference stack itself does the same when
+         * only oneDNN's instruction set or thread count changes (tools/refstack/noise.py: up to
+         * 6 of 92 entropy and 5 of 92 mse quantizers beyond these tolerances, up to 89 bins).
+         * For those two at most 15% may miss. */
         int strict = strcmp(methods[k], "max") == 0 || strncmp(methods[k], "percentile", 10) == 0;
         CHECKF(strict ? bad == 0 : bad * 100 <= 15 * n, "%s %s: %d of %d input quantizers "
                "off by more than %g bins", model, methods[k], bad, n, allowed);

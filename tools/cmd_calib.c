@@ -28,11 +28,49 @@ static enum q7_status save_hists(const char * path, const struct q7_qdq * qdq)
     return st;
 }
 
+/* Installs the histograms of `path` (written by --save-hist, or ref/histograms.json) into the
+ * input quantizers, as if a calibration pass had collected them. Every input quantizer needs
+ * one and every histogram needs a quantizer: a file from another model is an error. */
+static enum q7_status load_hists(const char * path, struct q7_qdq * qdq)
+{
+    struct q7_hist_list hl;
+    enum q7_status st = q7_hist_list_load(path, &hl);
+    if (st)
+        return st;
+    int used = 0;
+    for (int k = 0; k < qdq->n && !st; k++) {
+        struct q7_calib_hist * h = qdq->q[k]->calib_hist;
+        if (!h)
+            continue;
+        int i = q7_hist_list_find(&hl, qdq->q[k]->name);
+        if (i < 0) {
+            st = q7_error_set(Q7_ERR_FORMAT, "%s: no histogram for %s (another model?)", path,
+                              qdq->q[k]->name);
+            break;
+        }
+        int64_t ne = 0;
+        q7_calib_hist_edges(hl.hists[i], &ne);
+        st = q7_calib_hist_set(h, q7_calib_hist_counts(hl.hists[i]),
+                               q7_calib_hist_num_bins(hl.hists[i]),
+                               q7_calib_hist_edge_max(hl.hists[i]),
+                               q7_calib_hist_width(hl.hists[i]), ne);
+        if (st)
+            st = q7_error_wrap(st, "%s: %s", path, qdq->q[k]->name);
+        used++;
+    }
+    if (!st && used < hl.n)
+        st = q7_error_set(Q7_ERR_FORMAT, "%s: %d of its %d histograms match no input quantizer "
+                          "of this model (another model or --qdq placement?)", path, hl.n - used,
+                          hl.n);
+    q7_hist_list_free(&hl);
+    return st;
+}
+
 int cmd_calib(int argc, char ** argv)
 {
     struct cli_eval_opts o = CLI_EVAL_OPTS_DEFAULT;
     const char * method = "entropy", * output = NULL, * save_hist = NULL, * trt = NULL;
-    const char * plot = NULL, * plot_out = NULL;
+    const char * plot = NULL, * plot_out = NULL, * from_hist = NULL;
     double percentile = 0.0;
     int calib_batches = 0, all = 0, help = 0;
     const struct cli_opt opts[] = {
@@ -43,6 +81,9 @@ int cmd_calib(int argc, char ** argv)
         {"--calib-batches", CLI_INT, &calib_batches, "use the first N batches (default: all)"},
         {"-o", CLI_STR, &output, "amax table (JSON)"},
         {"--save-hist", CLI_STR, &save_hist, "every input quantizer's histogram (JSON)"},
+        {"--from-hist", CLI_STR, &from_hist,
+         "no calibration pass: amax from these histograms (--save-hist output or "
+         "ref/histograms.json; every method but max; --data not needed)"},
         {"--trt-cache", CLI_STR, &trt, "TensorRT calibration cache (text) for the method"},
         {"--plot", CLI_STR, &plot, "quantizer to plot, e.g. model.0.conv._input_quantizer"},
         {"--plot-out", CLI_STR, &plot_out, "SVG file for --plot (default: <quantizer>.svg)"},
@@ -53,8 +94,10 @@ int cmd_calib(int argc, char ** argv)
     int n_pos;
     if (cli_parse("calib", argc, argv, 2, opts, n_opts, &pos, &n_pos))
         return 2;
-    if (help || !o.weights || !o.data || !output || n_pos || !cli_eval_options_ok(&o)) {
-        cli_usage(help ? stdout : stderr, "calib", "--weights W --data D -o amax.json [options]",
+    if (help || !o.weights || !o.data == !from_hist || !output || n_pos ||
+        !cli_eval_options_ok(&o)) {
+        cli_usage(help ? stdout : stderr, "calib",
+                  "--weights W (--data D | --from-hist H.json) -o amax.json [options]",
                   opts, n_opts);
         return help ? 0 : 2;
     }
@@ -77,21 +120,36 @@ int cmd_calib(int argc, char ** argv)
     enum q7_status st = cli_parse_decoder(o.decoder, &dec);
     if (!st)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
-    if (st || (st = q7_calib_method_parse(method_name, &cm, &pct)) ||
-        (st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
-        (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt)))
+    if (st || (st = q7_calib_method_parse(method_name, &cm, &pct)))
+        goto done;
+    if (from_hist && cm == Q7_CALIB_MAX && !all) {
+        st = q7_error_set(Q7_ERR_ARG, "--from-hist: max needs the data (a histogram keeps "
+                          "no exact maximum); use entropy, mse or percentile");
+        goto done;
+    }
+    if ((st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
+        (!from_hist && (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt))))
         goto done;
     if ((st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
-        (st = cli_net_create(m->graph, o.device, o.fp16, o.threads, &net)))
+        (st = cli_net_create(m->graph, from_hist ? "cpu" : o.device, o.fp16 && !from_hist,
+                             o.threads, &net)))
         goto done;
     struct q7_eval_params ep = cli_eval_params(&o, dec, NULL);
     double secs = 0;
-    if ((st = cli_net_calibrate(&net, qdq, ds, &ep, calib_batches, &secs)))
+    if (from_hist) {
+        double t0 = q7_time_now();
+        if ((st = q7_qdq_calib_weights(qdq)) || (st = load_hists(from_hist, qdq)))
+            goto done;
+        secs = q7_time_now() - t0;
+    } else if ((st = cli_net_calibrate(&net, qdq, ds, &ep, calib_batches, &secs))) {
         goto done;
-    int n_out = all ? ALL_METHODS : 1;
+    }
+    /* with --from-hist, --all-methods and --plot leave out max (no data for it) */
+    const int first = from_hist ? 1 : 0;
+    int n_out = all ? ALL_METHODS - first : 1;
     const char * names[ALL_METHODS];
     for (int k = 0; k < n_out; k++) {
-        names[k] = all ? g_all_methods[k] : method_name;
+        names[k] = all ? g_all_methods[k + first] : method_name;
         double amax_s = 0;
         if ((st = cli_net_apply_method(&net, qdq, names[k], &amax_s)) ||
             (st = q7_amax_table_from_quantizers(qdq->q, qdq->n, &tables[k])))
@@ -121,7 +179,7 @@ int cmd_calib(int argc, char ** argv)
         char labels[ALL_METHODS][64];
         const char * lp[ALL_METHODS];
         float amax[ALL_METHODS];
-        for (int k = 0; k < ALL_METHODS; k++) { /* every method, whatever -o holds */
+        for (int k = first; k < ALL_METHODS; k++) { /* every method, whatever -o holds */
             struct q7_amax_params ap = q7_amax_params_default();
             enum q7_calib_method mk;
             double pk = ap.percentile;
@@ -135,12 +193,17 @@ int cmd_calib(int argc, char ** argv)
         }
         char def[600];
         snprintf(def, sizeof def, "%s.svg", plot);
-        if ((st = q7_hist_plot_svg(plot_out ? plot_out : def, plot, q->calib_hist, ALL_METHODS,
-                                   lp, amax)))
+        if ((st = q7_hist_plot_svg(plot_out ? plot_out : def, plot, q->calib_hist,
+                                   ALL_METHODS - first, lp + first, amax + first)))
             goto done;
     }
-    printf("q7 calib: %d quantizers calibrated on %d images in %.1f s; %s written%s%s%s%s\n",
-           qdq->n, ds->n, secs, output, save_hist ? ", " : "", save_hist ? save_hist : "",
+    char source[600];
+    if (from_hist)
+        snprintf(source, sizeof source, "from %s and the weights", from_hist);
+    else
+        snprintf(source, sizeof source, "on %d images", ds->n);
+    printf("q7 calib: %d quantizers calibrated %s in %.1f s; %s written%s%s%s%s\n", qdq->n,
+           source, secs, output, save_hist ? ", " : "", save_hist ? save_hist : "",
            trt ? ", " : "", trt ? trt : "");
     rc = 0;
 done:
