@@ -226,6 +226,17 @@ static void test_from_hist(const char * tiny)
     cJSON_Delete(got);
     cJSON_Delete(ref);
     cJSON_Delete(hist);
+    /* round trip: --save-hist then --from-hist gives the calibration run's amax file byte
+     * for byte (the calib block above wrote calib.json and hist.json) */
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --from-hist %s/hist.json --method "
+             "percentile --percentile 99.9 -o %s/calib_again.json", tiny, g_tmp, g_tmp);
+    CHECK(q7("from_hist_again", a) == 0);
+    char * once = slurp("calib.json");
+    char * again = slurp("calib_again.json");
+    CHECKF(once && again && strcmp(once, again) == 0,
+           "--save-hist + --from-hist: amax differs from the calibration run's");
+    free(once);
+    free(again);
     snprintf(a, sizeof a, "calib --weights %s/family/training-yolov7.pt --from-hist "
              "%s/ref/histograms.json -o %s/x.json", q7t_fixtures(), tiny, g_tmp);
     CHECK(q7("from_hist_other", a) == 1);
