@@ -441,6 +441,7 @@ void q7_hist_list_free(struct q7_hist_list * l)
     }
     free(l->names);
     free(l->hists);
+    free(l->max);
     memset(l, 0, sizeof *l);
 }
 
@@ -467,7 +468,7 @@ static int json_count(const cJSON * v, int64_t * out)
 }
 
 static enum q7_status hist_from_json(const cJSON * it, const char * path,
-                                     struct q7_calib_hist ** out)
+                                     struct q7_calib_hist ** out, float * max)
 {
     const char * name = it->string;
     const cJSON * jh = cJSON_GetObjectItemCaseSensitive(it, "hist");
@@ -490,6 +491,10 @@ static enum q7_status hist_from_json(const cJSON * it, const char * path,
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad width", path, name);
     if (jne && !json_count(jne, &n_edges))
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad num_edges", path, name);
+    const cJSON * jm = cJSON_GetObjectItemCaseSensitive(it, "max");
+    *max = -1.0f;
+    if (jm && (!json_float(jm, max) || !(*max >= 0.0f) || isinf(*max)))
+        return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad max", path, name);
     if (!jw && n != Q7_HIST_DEFAULT_BINS) { /* grown, as recorded by the reference */
         width = q7_hist_guess_width(edge_max, n);
         n_edges = (int64_t)n + 1;
@@ -534,7 +539,8 @@ enum q7_status q7_hist_list_load(const char * path, struct q7_hist_list * out)
     int n = cJSON_GetArraySize(root);
     out->names = calloc((size_t)(n ? n : 1), sizeof *out->names);
     out->hists = calloc((size_t)(n ? n : 1), sizeof *out->hists);
-    if (!out->names || !out->hists) {
+    out->max = calloc((size_t)(n ? n : 1), sizeof *out->max);
+    if (!out->names || !out->hists || !out->max) {
         st = q7_error_set(Q7_ERR_OOM, "%s: out of memory", path);
         goto done;
     }
@@ -546,7 +552,7 @@ enum q7_status q7_hist_list_load(const char * path, struct q7_hist_list * out)
             goto done;
         }
         struct q7_calib_hist * h = NULL;
-        st = hist_from_json(it, path, &h);
+        st = hist_from_json(it, path, &h, &out->max[out->n]);
         if (st)
             goto done;
         out->names[out->n] = strdup(it->string);
@@ -565,7 +571,7 @@ done:
 }
 
 enum q7_status q7_hist_save_json(const char * path, int n, const char * const * names,
-                                 const struct q7_calib_hist * const * hists)
+                                 const struct q7_calib_hist * const * hists, const float * max)
 {
     if (!path || n < 0 || (n > 0 && (!names || !hists)))
         return q7_error_set(Q7_ERR_ARG, "histograms save: NULL");
@@ -588,6 +594,8 @@ enum q7_status q7_hist_save_json(const char * path, int n, const char * const * 
         float w = q7_calib_hist_width(hists[i]);
         if (w > 0.0f)
             sb_printf(&b, ", \"width\": %.9g, \"num_edges\": %lld", (double)w, (long long)ne);
+        if (max && max[i] >= 0.0f && !isinf(max[i]))
+            sb_printf(&b, ", \"max\": %.9g", (double)max[i]);
         sb_printf(&b, "}");
     }
     sb_printf(&b, "%s}\n", written ? "\n" : "");

@@ -204,6 +204,7 @@ struct q7_hist_list {
     int n;
     char ** names;
     struct q7_calib_hist ** hists;
+    float * max; /* per entry: the calibration's max |x| ("max", written by q7), -1 if absent */
 };
 /* Loads every entry; the caller frees with q7_hist_list_free. Errors: Q7_ERR_IO,
  * Q7_ERR_FORMAT (with the entry name), Q7_ERR_LIMIT (file > 1 GiB or too many bins). */
@@ -212,9 +213,11 @@ void q7_hist_list_free(struct q7_hist_list * l);
 /* Index of `name`, or -1. */
 int q7_hist_list_find(const struct q7_hist_list * l, const char * name);
 /* Writes n histograms atomically (q7_file_write_atomic). Histograms with no data are
- * skipped. */
+ * skipped. max (may be NULL) holds each quantizer's max |x| from its MaxCalibrator, written
+ * as "max" where >= 0: with it a reloaded list gives the max method too, which a histogram
+ * alone cannot (its last edge is not the maximum once it has grown). */
 enum q7_status q7_hist_save_json(const char * path, int n, const char * const * names,
-                                 const struct q7_calib_hist * const * hists);
+                                 const struct q7_calib_hist * const * hists, const float * max);
 
 /* An SVG plot of one histogram: counts on a log scale against |x|, one labeled vertical line
  * per amax (labels[i] at amax[i], e.g. "entropy 4.48"), title on top. Written atomically. */

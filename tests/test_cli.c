@@ -244,7 +244,22 @@ static void test_from_hist(const char * tiny)
     snprintf(a, sizeof a, "calib --weights %s/model.pt --from-hist %s/ref/histograms.json "
              "--method max -o %s/x.json", tiny, tiny, g_tmp);
     CHECK(q7("from_hist_max", a) == 1);
-    CHECK(log_has("from_hist_max", "max needs the data"));
+    CHECK(log_has("from_hist_max", "keeps no max"));
+    /* q7's own files keep each quantizer's max |x|: every method, max included, comes back
+     * byte for byte from one calibration batch */
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --data %s/data/val.txt --batch 2 "
+             "--calib-batches 1 --all-methods -o %s/all_once.json --save-hist %s/hist_all.json",
+             tiny, tiny, g_tmp, g_tmp);
+    CHECK(q7("calib_all", a) == 0);
+    snprintf(a, sizeof a, "calib --weights %s/model.pt --from-hist %s/hist_all.json "
+             "--all-methods -o %s/all_again.json", tiny, g_tmp, g_tmp);
+    CHECK(q7("from_hist_all", a) == 0);
+    once = slurp("all_once.json");
+    again = slurp("all_again.json");
+    CHECKF(once && again && strcmp(once, again) == 0 && strstr(again, "\"max\""),
+           "--save-hist + --from-hist --all-methods: amax differs from the calibration run's");
+    free(once);
+    free(again);
 }
 
 static void test_main_job(const char * tiny)

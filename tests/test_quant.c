@@ -248,7 +248,7 @@ static void test_golden_amax(const char * model, const char * dir)
     char out[512];
     snprintf(out, sizeof out, "%s/histograms.json", dir);
     CHECK_OK(q7_hist_save_json(out, hl.n, (const char * const *)hl.names,
-                               (const struct q7_calib_hist * const *)hl.hists));
+                               (const struct q7_calib_hist * const *)hl.hists, NULL));
     struct q7_hist_list hl2;
     CHECK_OK(q7_hist_list_load(out, &hl2));
     int same = hl2.n == hl.n;
@@ -764,10 +764,12 @@ static void test_tables(const char * dir)
     snprintf(path, sizeof path, "%s/hist.json", dir);
     const char * names[1] = {"model.0.conv._input_quantizer"};
     const struct q7_calib_hist * hs[1] = {h};
-    CHECK_OK(q7_hist_save_json(path, 1, names, hs));
+    const float max_x = 1.4999917f; /* the calibration's max |x|, kept beside the histogram */
+    CHECK_OK(q7_hist_save_json(path, 1, names, hs, &max_x));
     struct q7_hist_list hl;
     CHECK_OK(q7_hist_list_load(path, &hl));
     CHECK(hl.n == 1 && q7_hist_list_find(&hl, names[0]) == 0);
+    CHECK(hl.n == 1 && hl.max[0] == max_x);
     if (hl.n == 1) {
         int64_t ne1 = 0, ne2 = 0;
         const float * e1 = q7_calib_hist_edges(h, &ne1), * e2 = q7_calib_hist_edges(hl.hists[0], &ne2);

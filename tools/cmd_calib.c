@@ -15,29 +15,38 @@ static enum q7_status save_hists(const char * path, const struct q7_qdq * qdq)
 {
     const char ** names = malloc((size_t)qdq->n * sizeof *names);
     const struct q7_calib_hist ** hists = malloc((size_t)qdq->n * sizeof *hists);
+    float * max = malloc((size_t)qdq->n * sizeof *max);
     int n = 0;
-    for (int k = 0; names && hists && k < qdq->n; k++)
+    for (int k = 0; names && hists && max && k < qdq->n; k++)
         if (qdq->q[k]->calib_hist) {
+            int64_t nm = 0;
+            const float * m = qdq->q[k]->calib_max ? q7_calib_max_amax(qdq->q[k]->calib_max, &nm)
+                                                   : NULL;
+            max[n] = m && nm == 1 ? m[0] : -1.0f;
             names[n] = qdq->q[k]->name;
             hists[n++] = qdq->q[k]->calib_hist;
         }
-    enum q7_status st = names && hists ? q7_hist_save_json(path, n, names, hists)
-                                       : q7_error_set(Q7_ERR_OOM, "out of memory");
+    enum q7_status st = names && hists && max ? q7_hist_save_json(path, n, names, hists, max)
+                                              : q7_error_set(Q7_ERR_OOM, "out of memory");
     free(names);
     free(hists);
+    free(max);
     return st;
 }
 
 /* Installs the histograms of `path` (written by --save-hist, or ref/histograms.json) into the
- * input quantizers, as if a calibration pass had collected them. Every input quantizer needs
- * one and every histogram needs a quantizer: a file from another model is an error. */
-static enum q7_status load_hists(const char * path, struct q7_qdq * qdq)
+ * input quantizers, as if a calibration pass had collected them, with each run's max |x| where
+ * the file kept it (q7's files do; *all_max says whether every quantizer got one). Every input
+ * quantizer needs a histogram and every histogram a quantizer: a file from another model is an
+ * error. */
+static enum q7_status load_hists(const char * path, struct q7_qdq * qdq, int * all_max)
 {
     struct q7_hist_list hl;
     enum q7_status st = q7_hist_list_load(path, &hl);
     if (st)
         return st;
     int used = 0;
+    *all_max = 1;
     for (int k = 0; k < qdq->n && !st; k++) {
         struct q7_calib_hist * h = qdq->q[k]->calib_hist;
         if (!h)
@@ -54,6 +63,11 @@ static enum q7_status load_hists(const char * path, struct q7_qdq * qdq)
                                q7_calib_hist_num_bins(hl.hists[i]),
                                q7_calib_hist_edge_max(hl.hists[i]),
                                q7_calib_hist_width(hl.hists[i]), ne);
+        /* the max calibrator gets the run's max |x| when the file kept it */
+        if (!st && qdq->q[k]->calib_max && hl.max[i] >= 0.0f)
+            st = q7_calib_max_collect(qdq->q[k]->calib_max, &hl.max[i], 1, 1);
+        else if (qdq->q[k]->calib_max)
+            *all_max = 0;
         if (st)
             st = q7_error_wrap(st, "%s: %s", path, qdq->q[k]->name);
         used++;
@@ -122,11 +136,6 @@ int cmd_calib(int argc, char ** argv)
         st = q7_qdq_mode_parse(o.qdq, &qmode);
     if (st || (st = q7_calib_method_parse(method_name, &cm, &pct)))
         goto done;
-    if (from_hist && cm == Q7_CALIB_MAX && !all) {
-        st = q7_error_set(Q7_ERR_ARG, "--from-hist: max needs the data (a histogram keeps "
-                          "no exact maximum); use entropy, mse or percentile");
-        goto done;
-    }
     if ((st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
         (!from_hist && (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt))))
         goto done;
@@ -136,16 +145,23 @@ int cmd_calib(int argc, char ** argv)
         goto done;
     struct q7_eval_params ep = cli_eval_params(&o, dec, NULL);
     double secs = 0;
+    int have_max = 1;
     if (from_hist) {
         double t0 = q7_time_now();
-        if ((st = q7_qdq_calib_weights(qdq)) || (st = load_hists(from_hist, qdq)))
+        if ((st = q7_qdq_calib_weights(qdq)) || (st = load_hists(from_hist, qdq, &have_max)))
             goto done;
         secs = q7_time_now() - t0;
+        if (!have_max && cm == Q7_CALIB_MAX && !all) {
+            st = q7_error_set(Q7_ERR_ARG, "--from-hist: %s keeps no max |x| (ref/histograms.json "
+                              "does not; q7's --save-hist does), so max cannot be computed; use "
+                              "entropy, mse or percentile", from_hist);
+            goto done;
+        }
     } else if ((st = cli_net_calibrate(&net, qdq, ds, &ep, calib_batches, &secs))) {
         goto done;
     }
-    /* with --from-hist, --all-methods and --plot leave out max (no data for it) */
-    const int first = from_hist ? 1 : 0;
+    /* from a file without max, --all-methods and --plot leave out max (no data for it) */
+    const int first = have_max ? 0 : 1;
     int n_out = all ? ALL_METHODS - first : 1;
     const char * names[ALL_METHODS];
     for (int k = 0; k < n_out; k++) {
