@@ -5,9 +5,10 @@ Runs the reference stack (refstack.py, Debian's python3-torch 1.13) in the fixtu
 configuration (oneDNN limited to AVX2, 2 threads: bit-identical to ref/) and with only the
 thread count or the instruction set changed, then q7 (CPU), and scores each against ref/ with
 the fixture README's tolerances:
-  calib  end-to-end amax vs amax.json: inputs within 4 bins (entropy) / 1 bin (mse,
+  calib  end-to-end amax vs amax.json: inputs within 4 bins (entropy) / 1 bin (max, mse,
          percentile) of the reference histogram's width; amax from each run's histograms
-         by q7 calib --from-hist (q7's amax code matches the reference's on ref/histograms.json)
+         and max by q7 calib --from-hist (q7's amax code matches the reference's on
+         ref/histograms.json)
   layers first 10 layers of the fused fake-INT8 model with amax.json["mse"]: sum, abs_sum,
          L2 within 1e-4 relative of layers_qdq-mse.json
   table  fake-INT8 rows with the run's own amax: mAP50 and mAP50_95 within 0.05 of table.json
@@ -26,7 +27,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-METHODS = ['entropy', 'mse', 'percentile-99.9', 'percentile-99.99']
+METHODS = ['max', 'entropy', 'mse', 'percentile-99.9', 'percentile-99.99']
 DEFAULT_CONFIGS = 'AVX2:2,AVX2:1,AVX512_CORE:2'  # oneDNN ISA cap : threads
 
 

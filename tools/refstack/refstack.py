@@ -8,7 +8,8 @@ limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) it reproduces ref/histograms.json and
 ref/layers_*.json bit for bit; changing only the thread count or the instruction set then
 shows how far FP32 summation order alone moves each fixture check (tools/refstack/noise.py).
 
-  refstack.py calib  --model DIR -o hist.json          histograms (ref/histograms.json layout)
+  refstack.py calib  --model DIR -o hist.json          histograms (ref/histograms.json layout,
+                                                       plus each quantizer's max |x|)
   refstack.py layers --model DIR [--fused] [--amax A --method M] -o layers.json
   refstack.py table  --model DIR --amax A [--methods ...] -o table.json
 Inputs are the fixtures' letterboxed ref/input_<img>.npy, batched as in ref/table.json's meta
@@ -133,14 +134,18 @@ def insert_qdq(model, amax):
 
 
 class Hist:
+    """HistogramCalibrator(num_bins=2048, torch_hist=True), plus the MaxCalibrator's running
+    max |x| of the same tensors (written as "max", as q7's --save-hist does)."""
+
     def __init__(self, bins=2048):
-        self.bins, self.hist, self.edges = bins, None, None
+        self.bins, self.hist, self.edges, self.max = bins, None, None, None
 
     def collect(self, x):
         if torch.min(x) < 0.:
             x = x.abs()
         x = x.float()
         x_max = x.max()
+        self.max = x_max if self.max is None else torch.max(self.max, x_max)
         if self.hist is None:
             self.hist = torch.histc(x, bins=self.bins, min=0, max=x_max)
             self.edges = torch.linspace(0, x_max, self.bins + 1)
@@ -155,7 +160,7 @@ class Hist:
 
     def json(self):
         d = dict(hist=[int(c) for c in self.hist.tolist()], edge_max=float(self.edges[-1]),
-                 num_bins=self.bins)
+                 num_bins=self.bins, max=float(self.max))
         if self.bins != 2048:  # grown: q7's keys for the exact arange edges
             d['width'] = float(self.edges[1] - self.edges[0])
             d['num_edges'] = int(self.edges.numel())
