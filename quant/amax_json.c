@@ -493,7 +493,7 @@ static enum q7_status hist_from_json(const cJSON * it, const char * path,
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad num_edges", path, name);
     const cJSON * jm = cJSON_GetObjectItemCaseSensitive(it, "max");
     *max = -1.0f;
-    if (jm && (!json_float(jm, max) || !(*max >= 0.0f) || isinf(*max)))
+    if (jm && (!json_float(jm, max) || *max < 0.0f)) /* json_float: finite only */
         return q7_error_set(Q7_ERR_FORMAT, "%s: %s: bad max", path, name);
     if (!jw && n != Q7_HIST_DEFAULT_BINS) { /* grown, as recorded by the reference */
         width = q7_hist_guess_width(edge_max, n);

@@ -169,8 +169,6 @@ static void test_messy_folder(void)
     free(after);
 }
 
-/* tools/main-job.sh as the README runs it on a user's own data: paths relative to the caller's
- * directory (not the repository's), table.json and amax.json written there. */
 /* ref/amax.json (one method) against q7's, in bins of the reference histogram for inputs and
  * relative for weights; returns the worst input distance in bins. */
 static double amax_bins(const cJSON * got, const cJSON * ref, const cJSON * hist, double * w_rel)
@@ -262,6 +260,8 @@ static void test_from_hist(const char * tiny)
     free(again);
 }
 
+/* tools/main-job.sh as the README runs it on a user's own data: paths relative to the caller's
+ * directory (not the repository's), table.json and amax.json written there. */
 static void test_main_job(const char * tiny)
 {
     const char * src = getenv("Q7_SOURCE_ROOT");

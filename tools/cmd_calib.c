@@ -96,8 +96,8 @@ int cmd_calib(int argc, char ** argv)
         {"-o", CLI_STR, &output, "amax table (JSON)"},
         {"--save-hist", CLI_STR, &save_hist, "every input quantizer's histogram (JSON)"},
         {"--from-hist", CLI_STR, &from_hist,
-         "no calibration pass: amax from these histograms (--save-hist output or "
-         "ref/histograms.json; every method but max; --data not needed)"},
+         "no calibration pass: amax from these histograms (--save-hist output, which keeps "
+         "max too, or ref/histograms.json, which does not; --data not needed)"},
         {"--trt-cache", CLI_STR, &trt, "TensorRT calibration cache (text) for the method"},
         {"--plot", CLI_STR, &plot, "quantizer to plot, e.g. model.0.conv._input_quantizer"},
         {"--plot-out", CLI_STR, &plot_out, "SVG file for --plot (default: <quantizer>.svg)"},
@@ -139,9 +139,9 @@ int cmd_calib(int argc, char ** argv)
     if ((st = cli_load_model(&o, &m)) || (st = q7_model_fuse(m)) ||
         (!from_hist && (st = cli_load_dataset(&o, m->graph->nc, &ds, &gt))))
         goto done;
+    /* from saved histograms no network runs: amax comes from the quantizers alone */
     if ((st = q7_qdq_insert(m->graph, qmode, &qdq)) ||
-        (st = cli_net_create(m->graph, from_hist ? "cpu" : o.device, o.fp16 && !from_hist,
-                             o.threads, &net)))
+        (!from_hist && (st = cli_net_create(m->graph, o.device, o.fp16, o.threads, &net))))
         goto done;
     struct q7_eval_params ep = cli_eval_params(&o, dec, NULL);
     double secs = 0;
@@ -167,7 +167,8 @@ int cmd_calib(int argc, char ** argv)
     for (int k = 0; k < n_out; k++) {
         names[k] = all ? g_all_methods[k + first] : method_name;
         double amax_s = 0;
-        if ((st = cli_net_apply_method(&net, qdq, names[k], &amax_s)) ||
+        if ((st = from_hist ? q7_qdq_compute_amax_named(qdq, names[k], &amax_s)
+                            : cli_net_apply_method(&net, qdq, names[k], &amax_s)) ||
             (st = q7_amax_table_from_quantizers(qdq->q, qdq->n, &tables[k])))
             goto done;
         fprintf(stderr, "q7 calib: %-17s amax of %d quantizers in %.1f ms\n", names[k], qdq->n,

@@ -194,17 +194,18 @@ def cmd_calib(a):
     json.dump({k: h.json() for k, h in hists.items()}, open(a.o, 'w'))
 
 
-def build(a):
-    model = load(a.model)
-    if a.fused or a.amax:
+def variant(model_dir, fused, amax=None):
+    """The unfused model, the fused one, or (amax: one method's table) fused fake-INT8."""
+    model = load(model_dir)
+    if fused or amax:
         model = fuse(model)
-    if a.amax:
-        insert_qdq(model, json.load(open(a.amax))[a.method])
+    if amax:
+        insert_qdq(model, amax)
     return model
 
 
 def cmd_layers(a):
-    model = build(a)
+    model = variant(a.model, a.fused, json.load(open(a.amax))[a.method] if a.amax else None)
     ref = json.load(open(os.path.join(a.model, 'ref', 'layers_origin.json')))
     img = ref['image']
     x = torch.from_numpy(np.load(os.path.join(a.model, 'ref', 'input_%s.npy' % img)))[None]
@@ -367,12 +368,9 @@ def evaluate(model, model_dir, conf=0.001, iou=0.65):
 
 def cmd_table(a):
     rows = {}
+    amax = json.load(open(a.amax))
     for row in ['origin', 'fused'] + ['qdq-' + m for m in a.methods.split(',')]:
-        model = load(a.model)
-        if row != 'origin':
-            model = fuse(model)
-        if row.startswith('qdq-'):
-            insert_qdq(model, json.load(open(a.amax))[row[4:]])
+        model = variant(a.model, row != 'origin', amax[row[4:]] if row.startswith('qdq-') else None)
         rows[row] = evaluate(model, a.model)
         print('%-22s P %.4f R %.4f mAP@.5 %.4f mAP@.5:.95 %.4f' % (
             row, rows[row]['P'], rows[row]['R'], rows[row]['mAP50'], rows[row]['mAP50_95']),
@@ -389,7 +387,8 @@ def main():
         s.add_argument('-o', required=True)
         s.add_argument('--threads', type=int, default=2)
         if name != 'calib':
-            s.add_argument('--amax', help='amax table, ref/amax.json layout')
+            s.add_argument('--amax', required=name == 'table',
+                           help='amax table, ref/amax.json layout')
         if name == 'layers':
             s.add_argument('--fused', action='store_true')
             s.add_argument('--method', default='mse')
