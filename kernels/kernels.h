@@ -33,6 +33,16 @@ struct q7_conv_extra {
 void q7_ref_conv2d(const struct q7_view * x, const float * weight, const float * bias,
                    const struct q7_conv_params * p, const struct q7_conv_extra * extra,
                    const struct q7_view * y);
+/* The same convolution with PyTorch's FP32 arithmetic on an x86 CPU (oneDNN's jit:avx2 and
+ * jit_1x1:avx2 kernels, which PyTorch 1.13 uses): one fmaf per term, the terms taken in
+ * channel blocks of 8, then kernel row, kernel column, then the block's channels; each output
+ * starts from the bias, except that an unpadded 1x1 conv of one group with more than 128 input
+ * channels sums each further chunk of 128 from 0 and adds it to the result so far. The
+ * optimized CPU kernel equals it bit for bit before the activation; an activation and an
+ * output fake-quant are applied as in q7_ref_conv2d. */
+void q7_ref_conv2d_fp32(const struct q7_view * x, const float * weight, const float * bias,
+                        const struct q7_conv_params * p, const struct q7_conv_extra * extra,
+                        const struct q7_view * y);
 /* y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel (PyTorch eval BatchNorm). */
 void q7_ref_batchnorm(const struct q7_view * x, const float * gamma, const float * beta,
                       const float * mean, const float * var, double eps,
@@ -63,6 +73,11 @@ void q7_ref_detect(const struct q7_view * const * xs, const struct q7_detect_par
 /* Threads for CPU kernels (0: all cores). */
 void q7_cpu_set_threads(int n);
 int q7_cpu_threads(void);
+
+/* 1 when the CPU kernels in use compute exactly what PyTorch 1.13 computes on an x86 CPU
+ * (oneDNN jit:avx2 convolutions, SLEEF's vector exp): the packed convolution strategy on the
+ * AVX2 or AVX-512 micro-kernels, in a build with SLEEF. */
+int q7_cpu_matches_pytorch(void);
 
 /* Scratch memory needed by q7_cpu_conv2d for this shape (bytes). */
 size_t q7_cpu_conv2d_workspace(const struct q7_view * x, const struct q7_conv_params * p,

@@ -1,5 +1,6 @@
 /* End-to-end tests of the q7 command as a user runs it on the fixtures: every command, its
  * JSON outputs against the reference, and its errors on bad input. */
+#include "models/npy.h"
 #include "tests/test_common.h"
 
 #include <math.h>
@@ -262,6 +263,81 @@ static void test_from_hist(const char * tiny)
 
 /* tools/main-job.sh as the README runs it on a user's own data: paths relative to the caller's
  * directory (not the repository's), table.json and amax.json written there. */
+/* run --dump-tensors: every top-level layer's output as float32 NCHW, the same values the
+ * statistics of --dump-layers were taken from (their sums in double and element order agree
+ * to the 15-17 digits cJSON prints). */
+static void test_dump_tensors(const char * tiny)
+{
+    char a[4096], dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/tensors", g_tmp);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(a, sizeof a, "run --weights %s/model.pt --input %s/ref/input_horses.npy --fused "
+             "--dump-layers %s/layers_t.json --dump-tensors %s", tiny, tiny, g_tmp, dir);
+    CHECK(q7("run_tensors", a) == 0);
+    cJSON * j = tmp_json("layers_t.json");
+    const cJSON * layers = cJSON_GetObjectItem(j, "layers"), * l;
+    int n = 0;
+    cJSON_ArrayForEach(l, layers) {
+        snprintf(path, sizeof path, "%s/layer_%d.npy", dir, (int)num(l, "layer"));
+        struct q7_npy t = {0};
+        if (q7_npy_load(path, &t) != Q7_OK) {
+            CHECKF(0, "%s: %s", path, q7_error_message());
+            continue;
+        }
+        const cJSON * shape = cJSON_GetObjectItem(l, "shape");
+        int same = t.ndim == 4 && t.dtype == Q7_DTYPE_F32;
+        for (int k = 0; same && k < 4; k++)
+            same = t.shape[k] == (int64_t)cJSON_GetArrayItem(shape, k)->valuedouble;
+        double sum = 0.0;
+        for (int64_t i = 0; same && i < q7_npy_numel(&t); i++)
+            sum += ((const float *)t.data)[i];
+        CHECKF(same && fabs(sum - num(l, "sum")) <= 1e-13 * fabs(sum), "%s: shape or sum "
+               "(%.17g) differs from --dump-layers (%.17g)", path, sum, num(l, "sum"));
+        q7_npy_free(&t);
+        n++;
+    }
+    CHECK(n == 77);
+    cJSON_Delete(j);
+    snprintf(a, sizeof a, "run --weights %s/model.pt --input %s/ref/input_horses.npy "
+             "--dump-tensors %s/no/such/dir", tiny, tiny, g_tmp);
+    CHECK(q7("run_tensors_bad", a) == 1);
+    CHECK(log_has("run_tensors_bad", "no/such/dir/layer_0.npy"));
+}
+
+/* q7 table on yolov7 (the larger fixture): every row of ref/table.json within the fixture's
+ * tolerances (origin and fused 0.002, fake-INT8 mAP 0.05). With q7's PyTorch-exact CPU
+ * arithmetic the rows agree to ~1e-5 (the origin row, whose BatchNorm is not PyTorch's
+ * sequence of operations) and ~1e-8 (the others); the worst difference is printed. */
+static void test_table_yolov7(void)
+{
+    const char * dir = q7t_fixture("yolov7");
+    char a[4096], path[400];
+    snprintf(a, sizeof a, "table --weights %s/model.pt --data %s/data/val.txt --batch 2 "
+             "--decoder turbo --json %s/table7.json", dir, dir, g_tmp);
+    CHECK(q7("table7", a) == 0);
+    cJSON * j = tmp_json("table7.json");
+    snprintf(path, sizeof path, "%s/ref/table.json", dir);
+    cJSON * ref = q7t_json_load(path);
+    const cJSON * rows = cJSON_GetObjectItem(j, "table"), * row;
+    const char * keys[4] = {"P", "R", "mAP50", "mAP50_95"};
+    double worst = 0.0;
+    int n = 0;
+    cJSON_ArrayForEach(row, cJSON_GetObjectItem(ref, "table")) {
+        const cJSON * got = cJSON_GetObjectItem(rows, row->string);
+        CHECKF(got != NULL, "yolov7 table row %s missing", row->string);
+        if (!got)
+            continue;
+        compare_row(row->string, got, row, strncmp(row->string, "qdq", 3) == 0 ? 0.05 : 0.002);
+        for (int k = 0; k < 4; k++)
+            worst = fmax(worst, fabs(num(got, keys[k]) - num(row, keys[k])));
+        n++;
+    }
+    CHECK(n == 7);
+    printf("  yolov7 table: %d rows, worst difference from ref/table.json %.2g\n", n, worst);
+    cJSON_Delete(j);
+    cJSON_Delete(ref);
+}
+
 static void test_main_job(const char * tiny)
 {
     const char * src = getenv("Q7_SOURCE_ROOT");
@@ -476,6 +552,8 @@ int main(void)
 
     test_messy_folder();
     test_main_job(tiny);
+    test_dump_tensors(tiny);
+    test_table_yolov7();
 
     /* bad input: clear messages, nonzero exits, nothing written */
     CHECK(q7("bad_cmd", "frobnicate") == 2);

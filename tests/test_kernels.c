@@ -325,6 +325,58 @@ static void test_conv_vs_ref(void)
     }
 }
 
+/* The packed strategy follows PyTorch's FP32 order (q7_ref_conv2d_fp32) bit for bit: every
+ * case above with its activation taken out (exp-based ones differ from the reference's expf
+ * by design) and every ISA and thread count. */
+static void test_conv_order(void)
+{
+    printf("conv: packed vs PyTorch's FP32 order (bit-exact before the activation)\n");
+    const struct conv_case cases[] = {
+        /* n cin cout h w  kh kw sh sw ph pw dh dw g  bias act                amax in out */
+        {1, 3, 7, 9, 11, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_IDENTITY, 0, 0, 0},
+        {3, 7, 13, 10, 9, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, Q7_ACT_LEAKY_RELU, 0, 5, 0},
+        {1, 13, 33, 15, 14, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, Q7_ACT_RELU, 1.7f, 0, 7},
+        {3, 33, 13, 11, 12, 5, 5, 1, 1, 2, 2, 1, 1, 1, 1, Q7_ACT_IDENTITY, 0, 3, 4},
+        {1, 6, 10, 12, 13, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, Q7_ACT_IDENTITY, 0, 0, 0},
+        {3, 13, 13, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 13, 1, Q7_ACT_IDENTITY, 1.9f, 2, 3},
+        {3, 8, 16, 7, 9, 1, 1, 1, 1, 0, 0, 1, 1, 2, 1, Q7_ACT_IDENTITY, 1.5f, 8, 8},
+        {1, 64, 24, 23, 23, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, Q7_ACT_LEAKY_RELU, 0, 0, 5},
+        {1, 300, 17, 6, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_IDENTITY, 0, 0, 0},
+        {3, 12, 15, 6, 5, 5, 5, 2, 2, 2, 2, 2, 2, 3, 0, Q7_ACT_IDENTITY, 0, 4, 0},
+        {3, 16, 24, 21, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, Q7_ACT_IDENTITY, 2.2f, 0, 3},
+        /* several K blocks (the chain goes on through c), channel blocks with a tail of 5 */
+        {1, 101, 200, 20, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, Q7_ACT_IDENTITY, 2.5f, 32, 56},
+        {2, 517, 19, 9, 10, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, Q7_ACT_IDENTITY, 0, 0, 0},
+    };
+    char what[200];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const struct conv_case * cc = &cases[k];
+        struct conv_data d = conv_data_make(cc);
+        struct q7_conv_extra extra = {.in_scale = q7_fq_scale(cc->amax)};
+        struct tview want = tview_make(cc->n, cc->cout, d.oh, d.ow, 0, 0);
+        const float * bias = cc->bias ? d.bias : NULL;
+        q7_ref_conv2d_fp32(&d.x.v, d.weight, bias, &d.p, &extra, &want.v);
+        for (int i = 0; i < g_n_combos; i++) {
+            const struct combo * cb = &g_combos[i];
+            if (cb->path != Q7_CPU_CONV_PACKED)
+                continue;
+            combo_apply(cb);
+            struct tview y = tview_make(cc->n, cc->cout, d.oh, d.ow, 1, 2);
+            void * ws = malloc(q7_cpu_conv2d_workspace(&d.x.v, &d.p, &y.v));
+            q7_cpu_conv2d(&d.x.v, d.weight, bias, &d.p, &extra, &y.v, ws);
+            snprintf(what, sizeof what, "conv order n%d %d->%d %dx%d k%dx%d s%d g%d %s [%s t%d]",
+                     cc->n, cc->cin, cc->cout, cc->h, cc->w, cc->kh, cc->kw, cc->sh, cc->groups,
+                     q7_act_name(cc->act), isa_name(cb->isa), cb->threads);
+            CHECKF(compare_views(what, &y.v, &want.v, -1.0, 0) == 0, "%s: not bit-exact", what);
+            free(ws);
+            free(y.buf);
+        }
+        combo_reset();
+        free(want.buf);
+        conv_data_free(&d);
+    }
+}
+
 /* ---- element-wise ---- */
 
 /* A few inputs where activations are delicate: zeros, ties, the ends of exp's range. */
@@ -1057,6 +1109,7 @@ int main(void)
     test_ref_detect_hand();
     test_fake_quant();
     test_conv_vs_ref();
+    test_conv_order();
     test_conv_out_quant();
     test_act();
     test_add_copy();

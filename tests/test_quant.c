@@ -350,7 +350,8 @@ static void direct_histc(const float * x, int64_t n, int64_t bins, float lo, flo
         float a = fabsf(x[i]);
         if (!(a >= left && a <= right))
             continue;
-        int64_t pos = (int64_t)((a - left) * (float)bins / (right - left));
+        /* PyTorch 1.13's order: divide by the span first, then multiply by the bin count */
+        int64_t pos = (int64_t)((a - left) / (right - left) * (float)bins);
         if (pos == bins)
             pos = bins - 1;
         counts[pos]++;

@@ -1,6 +1,8 @@
 /* q7 run: raw head output of a network on an already preprocessed .npy input. */
 #include "tools/cli.h"
 
+#include "models/npy.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +12,44 @@
 
 struct layer_dump {
     const struct q7_graph * g;
-    cJSON * layers;
+    cJSON * layers;      /* --dump-layers, or NULL */
+    const char * dir;    /* --dump-tensors, or NULL */
+    enum q7_status err;  /* the first failed write */
     int * layer_of_node; /* node id -> top-level layer whose output it is, or -1 */
 };
 
+/* A top-level layer's whole output (every image of the batch) as DIR/layer_<i>.npy, float32
+ * N x C x H x W. */
+static void dump_tensor(struct layer_dump * d, int layer, const struct q7_view * v)
+{
+    if (d->err)
+        return;
+    const int64_t chw = v->c * v->h * v->w;
+    float * buf = malloc((size_t)(v->n * chw) * sizeof(float));
+    if (!buf) {
+        d->err = q7_error_set(Q7_ERR_OOM, "--dump-tensors: out of memory");
+        return;
+    }
+    for (int64_t i = 0; i < v->n; i++)
+        memcpy(buf + i * chw, v->data + i * v->batch_stride, (size_t)chw * sizeof(float));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/layer_%d.npy", d->dir, layer);
+    const int64_t shape[4] = {v->n, v->c, v->h, v->w};
+    d->err = q7_npy_save(path, Q7_DTYPE_F32, 4, shape, buf);
+    free(buf);
+}
+
 /* Statistics of image 0 of a top-level layer's output, as ref/layers_origin.json, plus the
- * largest magnitude. */
+ * largest magnitude; and/or the output itself. */
 static void dump_hook(void * user, const struct q7_node * nd, const struct q7_view * v)
 {
     struct layer_dump * d = user;
     int layer = d->layer_of_node[nd->id];
     if (layer < 0)
+        return;
+    if (d->dir)
+        dump_tensor(d, layer, v);
+    if (!d->layers)
         return;
     double sum = 0.0, abs_sum = 0.0, sq = 0.0, abs_max = 0.0;
     int64_t hw = v->h * v->w;
@@ -66,7 +95,7 @@ static enum q7_status dump_hook_cuda(void * user, struct q7_cuda_exec * e,
 int cmd_run(int argc, char ** argv)
 {
     const char * weights = NULL, * input = NULL, * output = NULL, * dump = NULL, * cfg = NULL;
-    const char * device = NULL, * amax = NULL, * method = NULL;
+    const char * device = NULL, * amax = NULL, * method = NULL, * tensors = NULL;
     int fused = 0, threads = 0, ref = 0, help = 0, fp16 = 0;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt) or yaml config"},
@@ -76,6 +105,8 @@ int cmd_run(int argc, char ** argv)
         {"--output", CLI_STR, &output, "raw head output .npy (rows x 85, or N x rows x 85)"},
         {"--fused", CLI_FLAG, &fused, "fuse Conv+BN, RepConv and IDetect first"},
         {"--dump-layers", CLI_STR, &dump, "per top-level layer statistics of image 0 (JSON)"},
+        {"--dump-tensors", CLI_STR, &tensors, "write every top-level layer's output into this "
+                                              "(existing) folder: layer_<i>.npy, float32 NCHW"},
         {"--threads", CLI_INT, &threads, "CPU threads (default: all cores)"},
         {"--ref", CLI_FLAG, &ref, "use the scalar reference kernels (slow)"},
         {"--amax", CLI_STR, &amax, "fake INT8: QDQ on the fused model with this amax table"},
@@ -144,7 +175,7 @@ int cmd_run(int argc, char ** argv)
         goto done;
     }
     struct layer_dump ld = {0};
-    if (dump) {
+    if (dump || tensors) {
         layer_of_node = malloc((size_t)m->graph->n_nodes * sizeof(int));
         if (!layer_of_node) {
             st = q7_error_set(Q7_ERR_OOM, "out of memory");
@@ -157,10 +188,13 @@ int cmd_run(int argc, char ** argv)
             if (m->graph->nodes[id]->op != Q7_OP_DETECT)
                 layer_of_node[id] = l;
         }
-        dump_root = cJSON_CreateObject();
-        cJSON_AddStringToObject(dump_root, "input", input);
+        if (dump) {
+            dump_root = cJSON_CreateObject();
+            cJSON_AddStringToObject(dump_root, "input", input);
+            ld.layers = cJSON_AddArrayToObject(dump_root, "layers");
+        }
         ld.g = m->graph;
-        ld.layers = cJSON_AddArrayToObject(dump_root, "layers");
+        ld.dir = tensors;
         ld.layer_of_node = layer_of_node;
         if (e)
             q7_exec_set_hook(e, dump_hook, &ld);
@@ -175,6 +209,8 @@ int cmd_run(int argc, char ** argv)
         st = x.dtype == Q7_DTYPE_U8 ? q7_cuda_exec_run_u8(net.gpu, x.data, n, h, w, out)
                                     : q7_cuda_exec_run(net.gpu, x.data, n, h, w, out);
     double dt = q7_time_now() - t0;
+    if (!st)
+        st = ld.err;
     if (st)
         goto done;
     fprintf(stderr, "q7 run: %lld image%s %lldx%lld in %.1f ms, output %lld x %lld per image, "

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential pkg-config meson ninja-build
       libopenblas-dev libcjson-dev libyaml-dev libstb-dev libturbojpeg0-dev
-      libprotobuf-c-dev protobuf-c-compiler)
+      libprotobuf-c-dev protobuf-c-compiler libsleef-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

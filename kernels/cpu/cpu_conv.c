@@ -9,23 +9,27 @@
  *     reads; 1x1 stride-1 convs without fake-quant read the input in place instead), and
  *     runs the ISA's MR x NR micro-kernel over it, writing straight into y (row stride P,
  *     so a channel slice of a bigger tensor works as is);
- *   - W is read in place: the micro-kernel broadcasts from MR weight rows (row stride K),
- *     so nothing is repacked per call;
- *   - after the last KC block the epilogue (bias + activation, then the output's fake-quant
- *     when out_scale != 0) runs over each MR x NC strip while it is still in L1.
+ *   - W is read in place: the micro-kernel broadcasts from MR weight rows (row stride K)
+ *     through the table of the reduction order, so nothing is repacked per call;
+ *   - after the last KC block the epilogue (activation, then the output's fake-quant when
+ *     out_scale != 0; the bias started the sums) runs over each MR x NC strip while it is
+ *     still in L1.
  * Sizes: MR rows x KC of W (8 KiB) stay in L1, the KC x NC block of B (~256 KiB) in L2.
- * The workspace is one B block per thread slot (Q7_CPU_MAX_THREADS slots at most, never
- * more than there are tasks), so its size does not depend on the thread count; slots of
- * threads that do not exist are never touched.
+ * The workspace is the order table and one B block per thread slot (Q7_CPU_MAX_THREADS slots
+ * at most, never more than there are tasks), so its size does not depend on the thread count;
+ * slots of threads that do not exist are never touched.
  *
- * Other strategy ("blas", cpu_conv_blas.c): im2col tiles + OpenBLAS sgemm + epilogue. It is
- * the automatic choice when OpenBLAS is built in and the CPU lacks AVX-512, where OpenBLAS'
- * AVX2 kernels are as good as ours; with AVX-512 ours are about twice as fast as the
- * OpenBLAS 0.3.21 build Debian ships (which picks its AVX2 kernels on AMD Zen 4/5).
+ * Accuracy: each output is one FP32 FMA chain that starts from the bias and takes the terms
+ * in PyTorch's CPU order (conv_order below), KC blocks going on from what the previous one
+ * stored, so the result equals PyTorch 1.13's (oneDNN jit:avx2) bit for bit; the
+ * activation's exp is SLEEF's, as in PyTorch's vectorized SiLU and sigmoid, where q7 is built
+ * with SLEEF. Input fake-quant is bit-exact with the reference.
  *
- * Accuracy: FP32 accumulation in k order (one FMA chain per output, KC blocks added in
- * order); the activation's exp is a vector polynomial within ~2 ulp of expf on x86 (exactly
- * the reference's on the generic ISA). Input fake-quant is bit-exact with the reference.
+ * Other strategy ("blas", cpu_conv_blas.c, only when forced: tests, benchmarks): im2col tiles
+ * + OpenBLAS sgemm + epilogue. OpenBLAS' order is its own, so it is not bit-exact with
+ * PyTorch; on AVX2 it is about as fast as the packed strategy, with AVX-512 about half as
+ * fast (the OpenBLAS 0.3.21 build Debian ships picks its AVX2 kernels on AMD Zen 4/5).
+ *
  * x and y must not overlap. */
 #include "kernels/cpu/cpu_impl.h"
 
@@ -41,6 +45,7 @@
 #define CONV_NC_TARGET 256 /* output pixels per tile */
 #define CONV_B_PAD 16      /* floats after each packed B row: no power-of-two row stride */
 #define CONV_MAX_SIDE ((int64_t)1 << 24) /* larger images are refused (sizes stay in int64) */
+#define CONV_1X1_CHUNK 128 /* channels per reduction chunk of oneDNN's 1x1 kernel */
 
 /* Blocking of one convolution for one micro-kernel shape. Everything the workspace size
  * depends on, so q7_cpu_conv2d_workspace and q7_cpu_conv2d agree. */
@@ -49,11 +54,13 @@ struct conv_geom {
     int64_t mr, nr;
     int64_t mblocks;     /* MR blocks per group */
     int64_t kc;          /* rows per packed B block (last may be shorter) */
+    int chunked;         /* blocks are oneDNN 1x1 chunks: each sums from 0, then adds */
     int64_t nc;          /* pixels per tile, a multiple of nr */
     int64_t ldb;         /* row stride of a packed B block: nc + CONV_B_PAD */
     int64_t tiles;       /* tiles per image */
     int64_t slot_floats; /* one thread's packed B block */
     int64_t slots;
+    size_t kidx_bytes; /* the reduction order (K int32, padded to Q7_CPU_ALIGN) */
     size_t bytes; /* workspace bytes, alignment slack included */
 };
 
@@ -76,6 +83,12 @@ static int conv_geom_init(const struct q7_conv_params * p, const struct q7_view 
     g->mblocks = ceil_div(g->cout_g, g->mr);
     const int64_t kblocks = ceil_div(g->K, CONV_KC_MAX);
     g->kc = ceil_div(g->K, kblocks);
+    /* oneDNN's 1x1 kernel (no padding, one group) sums its reduction in chunks of 128
+     * channels: the first from the bias, each later one from 0, added to the stored result */
+    g->chunked = p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0 &&
+                 p->groups == 1 && g->K > CONV_1X1_CHUNK;
+    if (g->chunked)
+        g->kc = CONV_1X1_CHUNK;
     int64_t tiles = ceil_div(g->P, CONV_NC_TARGET);
     g->nc = ceil_div(ceil_div(g->P, tiles), g->nr) * g->nr;
     g->tiles = ceil_div(g->P, g->nc);
@@ -88,8 +101,10 @@ static int conv_geom_init(const struct q7_conv_params * p, const struct q7_view 
         !q7_size_mul(max_tasks, (size_t)g->mblocks, &max_tasks))
         return 0;
     g->slots = max_tasks < Q7_CPU_MAX_THREADS ? (int64_t)max_tasks : Q7_CPU_MAX_THREADS;
+    g->kidx_bytes = (size_t)ceil_div(g->K * (int64_t)sizeof(int32_t), Q7_CPU_ALIGN) * Q7_CPU_ALIGN;
     if (!q7_size_mul((size_t)g->slot_floats, (size_t)g->slots, &bytes) ||
-        !q7_size_mul(bytes, sizeof(float), &bytes) || !q7_size_add(bytes, Q7_CPU_ALIGN, &bytes))
+        !q7_size_mul(bytes, sizeof(float), &bytes) ||
+        !q7_size_add(bytes, g->kidx_bytes + Q7_CPU_ALIGN, &bytes))
         return 0;
     g->bytes = bytes;
     return 1;
@@ -113,11 +128,18 @@ enum q7_cpu_conv_path q7_cpu_conv_path_get(void)
 {
     if (g_path_forced != Q7_CPU_CONV_AUTO)
         return g_path_forced;
-#ifdef Q7_HAVE_OPENBLAS
-    if (q7_cpu_ops_get()->isa != Q7_CPU_ISA_AVX512)
-        return Q7_CPU_CONV_BLAS;
-#endif
     return Q7_CPU_CONV_PACKED;
+}
+
+int q7_cpu_matches_pytorch(void)
+{
+#ifdef Q7_HAVE_SLEEF
+    const enum q7_cpu_isa isa = q7_cpu_ops_get()->isa;
+    return q7_cpu_conv_path_get() == Q7_CPU_CONV_PACKED &&
+           (isa == Q7_CPU_ISA_AVX2 || isa == Q7_CPU_ISA_AVX512);
+#else
+    return 0;
+#endif
 }
 
 /* ---- im2col, shared with the BLAS strategy ---- */
@@ -247,6 +269,25 @@ void q7_cpu_im2col_row(const struct q7_view * x, const struct q7_conv_params * p
 
 /* ---- the packed strategy ---- */
 
+/* The order of the reduction: kidx[j] is the index (ci * kh*kw + tap, the weight's own layout
+ * within an output channel) of the j-th term. PyTorch 1.13 runs FP32 convolutions on x86
+ * through oneDNN's jit:avx2 / jit_1x1:avx2 kernels, which add the terms one FMA at a time:
+ * channel blocks of 8, and within a block kernel row, kernel column, then the block's channels
+ * (the 1x1 kernel: the channels in order, the same thing). The direct kernel starts from the
+ * bias and carries one chain through; the 1x1 kernel sums chunks of 128 channels (the
+ * geometry's `chunked`). Following both, q7's outputs equal PyTorch's bit for bit (measured
+ * against PyTorch with oneDNN limited to AVX2: tools/refstack). */
+static void conv_order(int64_t cin_g, int64_t taps, int32_t * kidx)
+{
+    int64_t j = 0;
+    for (int64_t c0 = 0; c0 < cin_g; c0 += 8) {
+        const int64_t c1 = min64(c0 + 8, cin_g);
+        for (int64_t t = 0; t < taps; t++)
+            for (int64_t c = c0; c < c1; c++)
+                kidx[j++] = (int32_t)(c * taps + t);
+    }
+}
+
 struct packed_job {
     const struct q7_view * x;
     const struct q7_view * y;
@@ -258,6 +299,7 @@ struct packed_job {
     int direct_b; /* 1x1, stride 1, no padding, no fake-quant: B is the input itself */
     const struct q7_cpu_ops * ops;
     struct conv_geom g;
+    const int32_t * kidx; /* reduction order (conv_order) */
     float * slots;
     int64_t msplit; /* output-channel ranges per tile */
 };
@@ -276,32 +318,29 @@ static void pack_b(const struct packed_job * job, int64_t n, int64_t grp, int64_
     const int64_t hw = x->h * x->w;
     const float * planes = x->data + n * x->batch_stride + grp * g->cin_g * hw;
     const int64_t oy = p0 / out_w, ox = p0 % out_w;
-    int64_t ci = k0 / (p->kh * p->kw), r = k0 % (p->kh * p->kw);
-    int64_t ky = r / p->kw, kx = r % p->kw;
-    /* Input rows this tile reads, for prefetching the next channel's while packing one. */
+    const int64_t taps = (int64_t)p->kh * p->kw;
+    /* Input rows this tile reads, for prefetching the next channel block's while packing
+     * one. */
     const int64_t oy_last = (p0 + pn - 1) / out_w;
     int64_t row0 = oy * p->stride_h - p->pad_h;
     int64_t row1 = oy_last * p->stride_h - p->pad_h + (p->kh - 1) * p->dil_h + 1;
     row0 = row0 < 0 ? 0 : row0;
     row1 = row1 > x->h ? x->h : row1;
     for (int64_t kk = 0; kk < kc; kk++, dst += ldb) {
-        if (kx == 0 && ky == 0 && ci + 1 < g->cin_g && row1 > row0) {
-            const char * next = (const char *)(planes + (ci + 1) * hw + row0 * x->w);
+        const int64_t k = job->kidx[k0 + kk];
+        const int64_t ci = k / taps, r = k % taps;
+        if (r == 0 && ci % 8 == 0 && row1 > row0) {
             const int64_t bytes = (row1 - row0) * x->w * (int64_t)sizeof(float);
-            for (int64_t off = 0; off < bytes; off += 64)
-                __builtin_prefetch(next + off);
-        }
-        im2col_span(planes + ci * hw, p, x->h, x->w, out_w, ky, kx, oy, ox, pn, job->in_scale,
-                    dst);
-        if (pad)
-            memset(dst + pn, 0, (size_t)pad * sizeof(float));
-        if (++kx == p->kw) {
-            kx = 0;
-            if (++ky == p->kh) {
-                ky = 0;
-                ci++;
+            for (int64_t c = ci + 8; c < min64(ci + 16, g->cin_g); c++) {
+                const char * next = (const char *)(planes + c * hw + row0 * x->w);
+                for (int64_t off = 0; off < bytes; off += 64)
+                    __builtin_prefetch(next + off);
             }
         }
+        im2col_span(planes + ci * hw, p, x->h, x->w, out_w, r / p->kw, r % p->kw, oy, ox, pn,
+                    job->in_scale, dst);
+        if (pad)
+            memset(dst + pn, 0, (size_t)pad * sizeof(float));
     }
 }
 
@@ -359,22 +398,28 @@ static void packed_task(void * ctx, int64_t t, int thread)
             ldb = g->ldb;
         }
         const int last = k0 + kc == g->K;
+        const int32_t * kidx = job->kidx + k0;
+        const enum q7_gemm_init init = k0 == 0      ? Q7_GEMM_BIAS
+                                       : g->chunked ? Q7_GEMM_ADD
+                                                    : Q7_GEMM_CONTINUE;
         for (int64_t mb = mb0; mb < mb1; mb++) {
-            const float * a = job->weight + (grp * g->cout_g + mb * g->mr) * g->K + k0;
+            const int64_t co = grp * g->cout_g + mb * g->mr;
+            const float * a = job->weight + co * g->K;
+            const float * bias = job->bias ? job->bias + co : NULL;
             const int mr = (int)min64(g->mr, g->cout_g - mb * g->mr);
             float * c = ybase + mb * g->mr * P;
             for (int64_t s = 0; s < slivers; s++) {
                 const int nr = (int)min64(g->nr, pn - s * g->nr);
                 if (s < full || !job->direct_b)
-                    gemm(kc, a, g->K, b + s * g->nr, ldb, c + s * g->nr, P, mr, nr, k0 > 0);
+                    gemm(kc, a, g->K, kidx, b + s * g->nr, ldb, c + s * g->nr, P, mr, nr, bias,
+                         init);
                 else
-                    gemm(kc, a, g->K, bp, g->nr, c + s * g->nr, P, mr, nr, k0 > 0);
+                    gemm(kc, a, g->K, kidx, bp, g->nr, c + s * g->nr, P, mr, nr, bias, init);
             }
             if (last && job->need_epilogue) {
-                const int64_t co = grp * g->cout_g + mb * g->mr;
                 for (int i = 0; i < mr; i++) {
-                    job->ops->act_row(c + i * P, c + i * P, pn,
-                                      job->bias ? job->bias + co + i : NULL, job->p->act);
+                    if (job->p->act.kind != Q7_ACT_IDENTITY)
+                        job->ops->act_row(c + i * P, c + i * P, pn, NULL, job->p->act);
                     if (job->out_scale != 0.0f)
                         job->ops->fq_row(c + i * P, pn, job->out_scale);
                 }
@@ -395,7 +440,7 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
         .bias = bias,
         .in_scale = in_scale,
         .out_scale = out_scale,
-        .need_epilogue = bias != NULL || p->act.kind != Q7_ACT_IDENTITY || out_scale != 0.0f,
+        .need_epilogue = p->act.kind != Q7_ACT_IDENTITY || out_scale != 0.0f,
         .direct_b = p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                     p->pad_h == 0 && p->pad_w == 0 && in_scale == 0.0f,
         .ops = q7_cpu_ops_get(),
@@ -403,8 +448,10 @@ static void conv2d_packed(const struct q7_view * x, const float * weight, const 
     if (!conv_geom_init(p, y, job.ops, &job.g))
         return;
     const struct conv_geom * g = &job.g;
-    job.slots = q7_cpu_align_ptr(workspace);
-
+    int32_t * kidx = (int32_t *)q7_cpu_align_ptr(workspace);
+    conv_order(g->cin_g, (int64_t)p->kh * p->kw, kidx);
+    job.kidx = kidx;
+    job.slots = (float *)((char *)kidx + g->kidx_bytes);
 
     /* Enough tasks for every thread: split output channels when tiles are few. Each split
      * packs the tile's B again, so keep at least two MR blocks per split. */

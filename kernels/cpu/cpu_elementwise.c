@@ -137,8 +137,30 @@ struct bn_ctx {
     float eps;
 };
 
-/* The per-channel terms exactly as q7_ref_batchnorm (PyTorch's CPU kernel) computes them;
- * the product is stored before the add so that no FMA contraction can change the result. */
+/* dst[j] = fma(src[j], alpha, shift): FMA instructions where the CPU has them, else the
+ * library's fmaf (same values, slower). */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static void bn_row_fma(float * dst, const float * src,
+                                                           int64_t n, float alpha, float shift)
+{
+    for (int64_t j = 0; j < n; j++)
+        dst[j] = __builtin_fmaf(src[j], alpha, shift);
+}
+#endif
+
+static void bn_row(float * dst, const float * src, int64_t n, float alpha, float shift)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (q7_cpu_ops_get()->isa != Q7_CPU_ISA_GENERIC) {
+        bn_row_fma(dst, src, n, alpha, shift);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < n; j++)
+        dst[j] = fmaf(src[j], alpha, shift);
+}
+
+/* The per-channel terms exactly as q7_ref_batchnorm (PyTorch's CPU kernel) computes them. */
 static void bn_body(void * ctx, int64_t n, int64_t begin, int64_t end)
 {
     const struct bn_ctx * b = ctx;
@@ -150,11 +172,8 @@ static void bn_body(void * ctx, int64_t n, int64_t begin, int64_t end)
         const int64_t stop = (c + 1) * hw < end ? (c + 1) * hw : end;
         const float invstd = 1.0f / sqrtf(b->var[c] + b->eps);
         const float alpha = invstd * (b->gamma ? b->gamma[c] : 1.0f);
-        const float shift = (b->beta ? b->beta[c] : 0.0f) - b->mean[c] * alpha;
-        for (int64_t j = i; j < stop; j++) {
-            const float prod = src[j] * alpha;
-            dst[j] = prod + shift;
-        }
+        const float shift = fmaf(-b->mean[c], alpha, b->beta ? b->beta[c] : 0.0f);
+        bn_row(dst + i, src + i, stop - i, alpha, shift);
         i = stop;
     }
 }

@@ -50,15 +50,25 @@ enum q7_cpu_isa {
     Q7_CPU_ISA_COUNT
 };
 
-/* GEMM micro-kernel: C[mr x nr] (+)= A_panel * B_panel over kc steps.
- * a: packed A, kc groups of MR floats (rows of one MR block, zero-padded);
+/* How a micro-kernel call starts each output's sum. */
+enum q7_gemm_init {
+    Q7_GEMM_BIAS = 0, /* from bias[i] (0 when bias is NULL) */
+    Q7_GEMM_CONTINUE, /* from what c holds: the chain of an earlier call goes on */
+    Q7_GEMM_ADD,      /* from 0, and what c holds is added to the result at the end */
+};
+
+/* GEMM micro-kernel: C[mr x nr] = A_panel * B_panel over kc steps, each output one FMA chain
+ * in step order, started as `init` says (PyTorch's oneDNN order when the caller orders the
+ * steps and picks init so: cpu_conv.c).
+ * a: MR weight rows, row i at a + i*lda; step k reads a[i*lda + kidx[k]];
  * b: kc rows of NR floats, row k at b + k*ldb (ldb = NR for a packed, zero-padded sliver;
  *    the input's own row stride when B is read in place): all NR columns are read;
- * c: row-major, row stride ldc; only the top-left mr x nr block is written (mr <= MR,
- *    nr <= NR); accumulate = 0 stores A*B, 1 adds it to what c holds. */
-typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, int64_t lda, const float * b,
-                               int64_t ldb, float * c, int64_t ldc, int mr, int nr,
-                               int accumulate);
+ * c: row-major, row stride ldc; only the top-left mr x nr block is read or written (mr <= MR,
+ *    nr <= NR);
+ * bias: row i's start value for Q7_GEMM_BIAS (NULL: 0). */
+typedef void (*q7_cpu_gemm_fn)(int64_t kc, const float * a, int64_t lda, const int32_t * kidx,
+                               const float * b, int64_t ldb, float * c, int64_t ldc, int mr,
+                               int nr, const float * bias, enum q7_gemm_init init);
 
 /* dst[i] = act(src[i] + *bias) (no add when bias is NULL) for i < n; dst may equal src. */
 typedef void (*q7_cpu_act_row_fn)(float * dst, const float * src, int64_t n, const float * bias,
@@ -93,7 +103,7 @@ int q7_cpu_isa_force(enum q7_cpu_isa isa);
 
 /* Convolution strategies (cpu_conv.c). */
 enum q7_cpu_conv_path {
-    Q7_CPU_CONV_AUTO = 0, /* packed micro-kernels on AVX-512, else OpenBLAS when built in */
+    Q7_CPU_CONV_AUTO = 0, /* the packed strategy */
     Q7_CPU_CONV_PACKED,   /* q7's blocked GEMM, im2col fused into the packing of B */
     Q7_CPU_CONV_BLAS,     /* im2col tiles + OpenBLAS sgemm + epilogue pass */
 };

@@ -11,55 +11,78 @@
 #define AVX2_NR 16
 
 Q7_TARGET_AVX2 static void gemm_avx2(int64_t kc, const float * a, int64_t lda,
-                                     const float * b, int64_t ldb, float * c, int64_t ldc,
-                                     int mr, int nr, int accumulate)
+                                     const int32_t * kidx, const float * b, int64_t ldb,
+                                     float * c, int64_t ldc, int mr, int nr, const float * bias,
+                                     enum q7_gemm_init init)
 {
     const float * ar[AVX2_MR];
 #pragma GCC unroll 6
     for (int i = 0; i < AVX2_MR; i++)
         ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
+    const int full = mr == AVX2_MR && nr == AVX2_NR;
+    /* c of a partial tile goes through a zero-padded copy: only mr x nr of it is touched */
+    float tile[AVX2_MR][AVX2_NR];
+    if (init != Q7_GEMM_BIAS && !full) {
+        memset(tile, 0, sizeof tile);
+        for (int i = 0; i < mr; i++)
+            memcpy(tile[i], c + i * ldc, (size_t)nr * sizeof(float));
+    }
     __m256 acc[AVX2_MR][2];
+    if (init == Q7_GEMM_CONTINUE) {
 #pragma GCC unroll 6
-    for (int i = 0; i < AVX2_MR; i++) {
-        acc[i][0] = _mm256_setzero_ps();
-        acc[i][1] = _mm256_setzero_ps();
+        for (int i = 0; i < AVX2_MR; i++) {
+            const float * ci = full ? c + i * ldc : tile[i];
+            acc[i][0] = _mm256_loadu_ps(ci);
+            acc[i][1] = _mm256_loadu_ps(ci + 8);
+        }
+    } else if (init == Q7_GEMM_ADD) {
+#pragma GCC unroll 6
+        for (int i = 0; i < AVX2_MR; i++) {
+            acc[i][0] = _mm256_setzero_ps();
+            acc[i][1] = _mm256_setzero_ps();
+        }
+    } else {
+#pragma GCC unroll 6
+        for (int i = 0; i < AVX2_MR; i++) {
+            acc[i][0] = _mm256_set1_ps(bias ? bias[i < mr ? i : mr - 1] : 0.0f);
+            acc[i][1] = acc[i][0];
+        }
     }
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_loadu_ps(b);
         const __m256 b1 = _mm256_loadu_ps(b + 8);
+        const int32_t o = kidx[k];
 #pragma GCC unroll 6
         for (int i = 0; i < AVX2_MR; i++) {
-            const __m256 ai = _mm256_broadcast_ss(ar[i] + k);
+            const __m256 ai = _mm256_broadcast_ss(ar[i] + o);
             acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
         }
         b += ldb;
     }
-    if (mr == AVX2_MR && nr == AVX2_NR) {
+    if (init == Q7_GEMM_ADD) {
 #pragma GCC unroll 6
         for (int i = 0; i < AVX2_MR; i++) {
-            float * ci = c + i * ldc;
-            __m256 v0 = acc[i][0], v1 = acc[i][1];
-            if (accumulate) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
-            }
-            _mm256_storeu_ps(ci, v0);
-            _mm256_storeu_ps(ci + 8, v1);
+            const float * ci = full ? c + i * ldc : tile[i];
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(ci));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(ci + 8));
+        }
+    }
+    if (full) {
+#pragma GCC unroll 6
+        for (int i = 0; i < AVX2_MR; i++) {
+            _mm256_storeu_ps(c + i * ldc, acc[i][0]);
+            _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
         }
         return;
     }
-    float tile[AVX2_MR][AVX2_NR];
 #pragma GCC unroll 6
     for (int i = 0; i < AVX2_MR; i++) {
         _mm256_storeu_ps(tile[i], acc[i][0]);
         _mm256_storeu_ps(tile[i] + 8, acc[i][1]);
     }
-    for (int i = 0; i < mr; i++) {
-        float * ci = c + i * ldc;
-        for (int j = 0; j < nr; j++)
-            ci[j] = accumulate ? ci[j] + tile[i][j] : tile[i][j];
-    }
+    for (int i = 0; i < mr; i++)
+        memcpy(c + i * ldc, tile[i], (size_t)nr * sizeof(float));
 }
 
 /* exp(x); |x| beyond ~87 is clamped (exp(-87) or exp(88) instead of 0 or inf), which
@@ -84,15 +107,25 @@ Q7_TARGET_AVX2 static inline __m256 exp256(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+/* The exp of SiLU and sigmoid: SLEEF's, as PyTorch's vectorized kernels, when built with it. */
+Q7_TARGET_AVX2 static inline __m256 act_exp256(__m256 x)
+{
+#ifdef Q7_HAVE_SLEEF
+    return Sleef_expf8_u10avx2(x);
+#else
+    return exp256(x);
+#endif
+}
+
 Q7_TARGET_AVX2 static inline __m256 act256(__m256 v, enum q7_act kind, __m256 slope)
 {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 one = _mm256_set1_ps(1.0f);
     switch (kind) {
     case Q7_ACT_SILU:
-        return _mm256_div_ps(v, _mm256_add_ps(one, exp256(_mm256_sub_ps(zero, v))));
+        return _mm256_div_ps(v, _mm256_add_ps(one, act_exp256(_mm256_sub_ps(zero, v))));
     case Q7_ACT_SIGMOID:
-        return _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(zero, v))));
+        return _mm256_div_ps(one, _mm256_add_ps(one, act_exp256(_mm256_sub_ps(zero, v))));
     case Q7_ACT_LEAKY_RELU:
         return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
     case Q7_ACT_RELU:

@@ -18,49 +18,61 @@ Q7_TARGET_AVX512 static inline __mmask16 tail_mask(int n)
 }
 
 Q7_TARGET_AVX512 static void gemm_avx512(int64_t kc, const float * a, int64_t lda,
-                                         const float * b, int64_t ldb, float * c, int64_t ldc,
-                                         int mr, int nr, int accumulate)
+                                         const int32_t * kidx, const float * b, int64_t ldb,
+                                         float * c, int64_t ldc, int mr, int nr,
+                                         const float * bias, enum q7_gemm_init init)
 {
     const float * ar[AVX512_MR];
 #pragma GCC unroll 8
     for (int i = 0; i < AVX512_MR; i++)
         ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
+    const __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr - 16), m2 = tail_mask(nr - 32);
     __m512 acc[AVX512_MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < AVX512_MR; i++) {
-        acc[i][0] = _mm512_setzero_ps();
-        acc[i][1] = _mm512_setzero_ps();
-        acc[i][2] = _mm512_setzero_ps();
+        if (init == Q7_GEMM_CONTINUE) {
+            const float * ci = c + (i < mr ? i : mr - 1) * ldc;
+            acc[i][0] = _mm512_maskz_loadu_ps(m0, ci);
+            acc[i][1] = _mm512_maskz_loadu_ps(m1, ci + 16);
+            acc[i][2] = _mm512_maskz_loadu_ps(m2, ci + 32);
+        } else if (init == Q7_GEMM_ADD) {
+            acc[i][0] = _mm512_setzero_ps();
+            acc[i][1] = acc[i][0];
+            acc[i][2] = acc[i][0];
+        } else {
+            acc[i][0] = _mm512_set1_ps(bias ? bias[i < mr ? i : mr - 1] : 0.0f);
+            acc[i][1] = acc[i][0];
+            acc[i][2] = acc[i][0];
+        }
     }
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_loadu_ps(b);
         const __m512 b1 = _mm512_loadu_ps(b + 16);
         const __m512 b2 = _mm512_loadu_ps(b + 32);
+        const int32_t o = kidx[k];
 #pragma GCC unroll 8
         for (int i = 0; i < AVX512_MR; i++) {
-            const __m512 ai = _mm512_set1_ps(ar[i][k]);
+            const __m512 ai = _mm512_set1_ps(ar[i][o]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
             acc[i][2] = _mm512_fmadd_ps(ai, b2, acc[i][2]);
         }
         b += ldb;
     }
-    const __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr - 16), m2 = tail_mask(nr - 32);
     /* Constant indices after unrolling keep acc in registers. */
 #pragma GCC unroll 8
     for (int i = 0; i < AVX512_MR; i++) {
         if (i >= mr)
             break;
         float * ci = c + i * ldc;
-        __m512 v0 = acc[i][0], v1 = acc[i][1], v2 = acc[i][2];
-        if (accumulate) {
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ci));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ci + 16));
-            v2 = _mm512_add_ps(v2, _mm512_maskz_loadu_ps(m2, ci + 32));
+        if (init == Q7_GEMM_ADD) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, ci));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, ci + 16));
+            acc[i][2] = _mm512_add_ps(acc[i][2], _mm512_maskz_loadu_ps(m2, ci + 32));
         }
-        _mm512_mask_storeu_ps(ci, m0, v0);
-        _mm512_mask_storeu_ps(ci + 16, m1, v1);
-        _mm512_mask_storeu_ps(ci + 32, m2, v2);
+        _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
+        _mm512_mask_storeu_ps(ci + 32, m2, acc[i][2]);
     }
 }
 
@@ -84,15 +96,25 @@ Q7_TARGET_AVX512 static inline __m512 exp512(__m512 x)
     return _mm512_scalef_ps(p, n);
 }
 
+/* The exp of SiLU and sigmoid: SLEEF's, as PyTorch's vectorized kernels, when built with it. */
+Q7_TARGET_AVX512 static inline __m512 act_exp512(__m512 x)
+{
+#ifdef Q7_HAVE_SLEEF
+    return Sleef_expf16_u10avx512f(x);
+#else
+    return exp512(x);
+#endif
+}
+
 Q7_TARGET_AVX512 static inline __m512 act512(__m512 v, enum q7_act kind, __m512 slope)
 {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 one = _mm512_set1_ps(1.0f);
     switch (kind) {
     case Q7_ACT_SILU:
-        return _mm512_div_ps(v, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, v))));
+        return _mm512_div_ps(v, _mm512_add_ps(one, act_exp512(_mm512_sub_ps(zero, v))));
     case Q7_ACT_SIGMOID:
-        return _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(zero, v))));
+        return _mm512_div_ps(one, _mm512_add_ps(one, act_exp512(_mm512_sub_ps(zero, v))));
     case Q7_ACT_LEAKY_RELU:
         return _mm512_mask_mov_ps(_mm512_mul_ps(v, slope),
                                   _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);

@@ -5,33 +5,37 @@
 #include "kernels/ref/fake_quant.h"
 #include "kernels/ref/ref_impl.h"
 
+#include <math.h>
+
 #define GEN_MR 4
 #define GEN_NR 16
 
-static void gemm_generic(int64_t kc, const float * a, int64_t lda, const float * b,
-                         int64_t ldb, float * c, int64_t ldc, int mr, int nr, int accumulate)
+/* fmaf: the same single rounding per step as the x86 kernels' FMA instructions (a library
+ * call where the build target lacks FMA: slow, but this ISA is the fallback). */
+static void gemm_generic(int64_t kc, const float * a, int64_t lda, const int32_t * kidx,
+                         const float * b, int64_t ldb, float * c, int64_t ldc, int mr, int nr,
+                         const float * bias, enum q7_gemm_init init)
 {
     const float * ar[GEN_MR];
     for (int i = 0; i < GEN_MR; i++)
         ar[i] = a + (i < mr ? i : mr - 1) * lda; /* rows past mr repeat the last one */
     float acc[GEN_MR][GEN_NR] = {{0}};
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++)
+            acc[i][j] = init == Q7_GEMM_CONTINUE ? c[i * ldc + j]
+                        : init == Q7_GEMM_BIAS && bias ? bias[i]
+                                                       : 0.0f;
     for (int64_t k = 0; k < kc; k++) {
         for (int i = 0; i < GEN_MR; i++) {
-            const float ai = ar[i][k];
+            const float ai = ar[i][kidx[k]];
             for (int j = 0; j < GEN_NR; j++)
-                acc[i][j] += ai * b[j];
+                acc[i][j] = fmaf(ai, b[j], acc[i][j]);
         }
         b += ldb;
     }
-    for (int i = 0; i < mr; i++) {
-        float * ci = c + i * ldc;
-        if (accumulate)
-            for (int j = 0; j < nr; j++)
-                ci[j] += acc[i][j];
-        else
-            for (int j = 0; j < nr; j++)
-                ci[j] = acc[i][j];
-    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++)
+            c[i * ldc + j] = init == Q7_GEMM_ADD ? acc[i][j] + c[i * ldc + j] : acc[i][j];
 }
 
 static void act_row_generic(float * dst, const float * src, int64_t n, const float * bias,

@@ -11,6 +11,17 @@
 #define Q7_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define Q7_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
+/* SLEEF declares its AVX2 and AVX-512 functions only where the compiler targets those ISAs:
+ * include it as the micro-kernels are compiled. PyTorch's vectorized exp is Sleef_expf8_u10
+ * (AVX2); its AVX-512 twin gives the same values lane for lane (checked on every seventh of
+ * the 2^32 floats). */
+#ifdef Q7_HAVE_SLEEF
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#include <sleef.h>
+#pragma GCC pop_options
+#endif
+
 /* exp(x) in FP32 to about 1 ulp (Cody-Waite reduction by ln 2 and the degree-6 minimax
  * polynomial of Cephes' expf); the reference's expf and this differ by at most ~2 ulp. */
 #define Q7_EXP_LOG2E 1.44269504088896341f

@@ -1,4 +1,5 @@
-/* Eval BatchNorm on the device, with the reference's per-channel coefficients. */
+/* Eval BatchNorm on the device, with the reference's per-channel coefficients and its fused
+ * multiply-adds (q7_ref_batchnorm). */
 #include "kernels/cuda/batchnorm.cuh"
 #include "kernels/cuda/common.cuh"
 
@@ -12,7 +13,7 @@ void q7_cuda_bn_coeffs(const float * gamma, const float * beta, const float * me
     for (int64_t k = 0; k < c; k++) {
         const float invstd = 1.0f / sqrtf(var[k] + (float)eps);
         alpha[k] = invstd * (gamma ? gamma[k] : 1.0f);
-        shift[k] = (beta ? beta[k] : 0.0f) - mean[k] * alpha[k];
+        shift[k] = fmaf(-mean[k], alpha[k], beta ? beta[k] : 0.0f);
     }
 }
 
@@ -23,7 +24,7 @@ static __global__ void bn_kernel(dview x, dview y, int64_t total, const float * 
          i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t c = (i / y.hw) % y.c;
         const float v = load(x, offset_of(x, i));
-        store(y, offset_of(y, i), __fadd_rn(__fmul_rn(v, alpha[c]), shift[c]));
+        store(y, offset_of(y, i), __fmaf_rn(v, alpha[c], shift[c]));
     }
 }
 

@@ -63,7 +63,7 @@ static __device__ __forceinline__ int bin_of(float a, float lo, float hi, float 
 {
     if (!(a >= lo && a <= hi)) /* false for NaN too */
         return -1;
-    const float v = __fdiv_rn(__fmul_rn(__fsub_rn(a, lo), fbins), span);
+    const float v = __fmul_rn(__fdiv_rn(__fsub_rn(a, lo), span), fbins);
     const int p = __float2int_rz(v);
     return p == bins ? bins - 1 : p;
 }

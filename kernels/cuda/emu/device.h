@@ -41,6 +41,10 @@ template <typename F> inline void emu_launch(size_t smem, F && run)
     emu_smem_ptr = nullptr;
 }
 
+inline float __fmaf_rn(float a, float b, float c)
+{
+    return fmaf(a, b, c);
+}
 inline float __fadd_rn(float a, float b)
 {
     return a + b;
