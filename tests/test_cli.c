@@ -1,5 +1,6 @@
 /* End-to-end tests of the q7 command as a user runs it on the fixtures: every command, its
  * JSON outputs against the reference, and its errors on bad input. */
+#include "kernels/kernels.h"
 #include "models/npy.h"
 #include "tests/test_common.h"
 
@@ -523,6 +524,8 @@ int main(void)
              tiny, g_tmp);
     CHECK(q7("bench", a) == 0);
     CHECK(log_has("bench", "images/s"));
+    /* the header says when the kernels in use do PyTorch's arithmetic (same library here) */
+    CHECK((log_count("bench", "(PyTorch's FP32 arithmetic)") > 0) == q7_cpu_matches_pytorch());
     snprintf(a, sizeof a, "export --weights %s/model.pt --fused -o %s/graph.json", tiny, g_tmp);
     CHECK(q7("export", a) == 0);
     j = tmp_json("graph.json");

@@ -258,9 +258,12 @@ int cmd_bench(int argc, char ** argv)
                "CUDA events)\n",
                weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
     else
-        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels, %d runs\n",
+        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s, %d runs\n",
                weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(),
-               ref ? "reference" : "optimized", iters);
+               ref                        ? "reference kernels"
+               : q7_cpu_matches_pytorch() ? "optimized kernels (PyTorch's FP32 arithmetic)"
+                                          : "optimized kernels",
+               iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
     printf("%5s %-10s %10s %9s %8s %7s\n", "layer", "type", "ms", "GFLOP/s", "GB/s", "share");
