@@ -74,6 +74,16 @@ void q7_ref_detect(const struct q7_view * const * xs, const struct q7_detect_par
 void q7_cpu_set_threads(int n);
 int q7_cpu_threads(void);
 
+/* Benchmarks: the CPU kernels to use from now on. isa: "auto", "generic", "avx2" or "avx512";
+ * conv: "auto", "packed" or "blas" (NULL: unchanged). Returns 0, changing nothing, when the
+ * machine or the build lacks one. Call before creating executors (workspace sizes depend on
+ * the micro-kernel); not thread-safe. */
+int q7_cpu_kernels_select(const char * isa, const char * conv);
+/* The ISA of the kernels in use ("generic", "avx2", "avx512") and the convolution strategy
+ * ("packed", "blas"). */
+const char * q7_cpu_isa_name(void);
+const char * q7_cpu_conv_name(void);
+
 /* 1 when the CPU kernels in use compute exactly what PyTorch 1.13 computes on an x86 CPU
  * (oneDNN jit:avx2 convolutions, SLEEF's vector exp): the packed convolution strategy on the
  * AVX2 or AVX-512 micro-kernels, in a build with SLEEF. */

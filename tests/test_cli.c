@@ -526,6 +526,15 @@ int main(void)
     CHECK(log_has("bench", "images/s"));
     /* the header says when the kernels in use do PyTorch's arithmetic (same library here) */
     CHECK((log_count("bench", "(PyTorch's FP32 arithmetic)") > 0) == q7_cpu_matches_pytorch());
+    /* other CPU kernels on request (the portable ones never claim PyTorch's arithmetic); an
+     * unknown one is refused */
+    snprintf(a, sizeof a, "bench --weights %s/model.pt --img 64 --iters 1 --cpu-isa generic",
+             tiny);
+    CHECK(q7("bench_generic", a) == 0);
+    CHECK(log_has("bench_generic", "generic kernels, packed conv, "));
+    snprintf(a, sizeof a, "bench --weights %s/model.pt --img 64 --iters 1 --cpu-isa sse9", tiny);
+    CHECK(q7("bench_bad_isa", a) == 1);
+    CHECK(log_has("bench_bad_isa", "--cpu-isa sse9"));
     snprintf(a, sizeof a, "export --weights %s/model.pt --fused -o %s/graph.json", tiny, g_tmp);
     CHECK(q7("export", a) == 0);
     j = tmp_json("graph.json");

@@ -377,6 +377,21 @@ static void test_conv_order(void)
     }
 }
 
+/* The public selector of q7 bench --cpu-isa / --cpu-conv. */
+static void test_kernels_select(void)
+{
+    printf("kernel selection: names, refusals, back to automatic\n");
+    const char * isa0 = q7_cpu_isa_name();
+    CHECK(q7_cpu_kernels_select("sse9", NULL) == 0);
+    CHECK(q7_cpu_kernels_select(NULL, "cudnn") == 0);
+    CHECK(strcmp(q7_cpu_isa_name(), isa0) == 0);
+    CHECK(q7_cpu_kernels_select("generic", "packed") == 1);
+    CHECK(strcmp(q7_cpu_isa_name(), "generic") == 0 && strcmp(q7_cpu_conv_name(), "packed") == 0);
+    CHECK(q7_cpu_matches_pytorch() == 0);
+    CHECK(q7_cpu_kernels_select("auto", "auto") == 1);
+    CHECK(strcmp(q7_cpu_isa_name(), isa0) == 0 && strcmp(q7_cpu_conv_name(), "packed") == 0);
+}
+
 /* ---- element-wise ---- */
 
 /* A few inputs where activations are delicate: zeros, ties, the ends of exp's range. */
@@ -1110,6 +1125,7 @@ int main(void)
     test_fake_quant();
     test_conv_vs_ref();
     test_conv_order();
+    test_kernels_select();
     test_conv_out_quant();
     test_act();
     test_add_copy();

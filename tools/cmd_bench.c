@@ -101,6 +101,7 @@ int cmd_bench(int argc, char ** argv)
     int batch = 1, threads = 0, img = 0, iters = 5, warmup = 1, unfused = 0, top = 15, help = 0;
     int ref = 0, fp16 = 0, compare = 0;
     const char * device = NULL, * amax = NULL, * method = NULL, * qdq_mode = NULL;
+    const char * cpu_isa = NULL, * cpu_conv = NULL;
     const struct cli_opt opts[] = {
         {"--weights", CLI_STR, &weights, "checkpoint (.pt)"},
         {"--cfg", CLI_STR, &cfg, "or a yaml config (seeded random weights)"},
@@ -112,6 +113,10 @@ int cmd_bench(int argc, char ** argv)
         {"--unfused", CLI_FLAG, &unfused, "time the model as loaded (default: fused)"},
         {"--top", CLI_INT, &top, "layers shown, slowest first (default 15; 0: all)"},
         {"--ref", CLI_FLAG, &ref, "time the scalar reference kernels"},
+        {"--cpu-isa", CLI_STR, &cpu_isa, "CPU micro-kernels: auto (default), avx512, avx2, "
+                                         "generic"},
+        {"--cpu-conv", CLI_STR, &cpu_conv, "CPU convolution: packed (default; PyTorch's order) "
+                                           "or blas (OpenBLAS sgemm)"},
         {"--device", CLI_STR, &device, "cpu (default) or cuda"},
         {"--fp16", CLI_FLAG, &fp16, "FP16 activations and tensor-core GEMMs (cuda)"},
         {"--amax", CLI_STR, &amax, "fake INT8: QDQ on the fused model with this amax table"},
@@ -165,6 +170,12 @@ int cmd_bench(int argc, char ** argv)
     }
     if (!cuda && fp16) {
         st = q7_error_set(Q7_ERR_UNSUPPORTED, "--fp16 needs --device cuda");
+        goto done;
+    }
+    if ((cpu_isa || cpu_conv) && !q7_cpu_kernels_select(cpu_isa, cpu_conv)) {
+        st = q7_error_set(Q7_ERR_UNSUPPORTED, "--cpu-isa %s / --cpu-conv %s: unknown, or not "
+                          "available on this machine or build", cpu_isa ? cpu_isa : "auto",
+                          cpu_conv ? cpu_conv : "auto");
         goto done;
     }
     if ((st = create_exec(g, cuda, fp16, threads, ref, 0, &e, &ce)))
@@ -258,11 +269,13 @@ int cmd_bench(int argc, char ** argv)
                "CUDA events)\n",
                weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
     else
-        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s, %d runs\n",
+        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels%s%s%s, %d runs\n",
                weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(),
-               ref                        ? "reference kernels"
-               : q7_cpu_matches_pytorch() ? "optimized kernels (PyTorch's FP32 arithmetic)"
-                                          : "optimized kernels",
+               ref ? "reference" : q7_cpu_isa_name(), ref ? "" : ", ",
+               ref ? "" : q7_cpu_conv_name(),
+               ref                        ? ""
+               : q7_cpu_matches_pytorch() ? " conv (PyTorch's FP32 arithmetic)"
+                                          : " conv",
                iters);
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
