@@ -25,10 +25,11 @@
  * activation's exp is SLEEF's, as in PyTorch's vectorized SiLU and sigmoid, where q7 is built
  * with SLEEF. Input fake-quant is bit-exact with the reference.
  *
- * Other strategy ("blas", cpu_conv_blas.c, only when forced: tests, benchmarks): im2col tiles
- * + OpenBLAS sgemm + epilogue. OpenBLAS' order is its own, so it is not bit-exact with
- * PyTorch; on AVX2 it is about as fast as the packed strategy, with AVX-512 about half as
- * fast (the OpenBLAS 0.3.21 build Debian ships picks its AVX2 kernels on AMD Zen 4/5).
+ * Other strategy ("blas", cpu_conv_blas.c, only when forced: tests, `q7 bench --cpu-conv
+ * blas`): im2col tiles + OpenBLAS sgemm + epilogue. OpenBLAS' order is its own, so it is not
+ * bit-exact with PyTorch, and it is slower: yolov7 with the AVX2 micro-kernels 551-564 ms
+ * packed vs 594-627 ms OpenBLAS (2 threads); with AVX-512 about half as fast (the OpenBLAS
+ * 0.3.21 build Debian ships picks its AVX2 kernels on AMD Zen 4/5).
  *
  * x and y must not overlap. */
 #include "kernels/cpu/cpu_impl.h"

@@ -7,7 +7,8 @@
  * Aliasing: y may be the same view as x (act, batchnorm, copy) or as any input of add: each
  * output element is computed from the inputs at the same position before it is stored.
  * Partial overlaps are not allowed. Results equal the reference bit for bit except the
- * activation's exp on x86 (a vector polynomial within ~2 ulp of expf). */
+ * activation's exp on x86 (SLEEF's expf_u10 as in PyTorch, or without SLEEF q7's vector
+ * polynomial, within ~2 ulp of the reference's expf). */
 #include "kernels/cpu/cpu_impl.h"
 
 #include <math.h>

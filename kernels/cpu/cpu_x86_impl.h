@@ -23,7 +23,8 @@
 #endif
 
 /* exp(x) in FP32 to about 1 ulp (Cody-Waite reduction by ln 2 and the degree-6 minimax
- * polynomial of Cephes' expf); the reference's expf and this differ by at most ~2 ulp. */
+ * polynomial of Cephes' expf); the reference's expf and this differ by at most ~2 ulp. Used
+ * for SiLU and sigmoid only in builds without SLEEF. */
 #define Q7_EXP_LOG2E 1.44269504088896341f
 #define Q7_EXP_C1 0.693359375f     /* ln 2, high part (exact in few bits) */
 #define Q7_EXP_C2 -2.12194440e-4f  /* ln 2 - C1 */
