@@ -236,18 +236,25 @@ static void test_calibration(const char * model, const cJSON * ref_amax)
             }
             n++;
         }
-        /* The fixtures' tolerances, for every quantizer. q7's CPU arithmetic is PyTorch's
-         * (oneDNN's summation order, SLEEF's exp, histc's binning), so on x86 the amax are
-         * normally the reference's own (counted as "exact"); before that, FP32 summation
-         * noise alone put up to 15% of the entropy/mse amax beyond these tolerances, as it
-         * does for PyTorch itself under another ISA or thread count (tools/refstack/noise.py). */
-        CHECKF(bad == 0, "%s %s: %d of %d input quantizers off by more than %g bins", model,
-               methods[k], bad, n, allowed);
-        if (q7_cpu_matches_pytorch())
-            CHECKF(exact == n, "%s %s: %d of %d input amax differ from the reference's, with "
-                   "CPU kernels that match PyTorch", model, methods[k], n - exact, n);
+        /* With CPU kernels that do PyTorch's arithmetic (oneDNN's summation order, SLEEF's
+         * exp; histc's binning always) the amax are the reference's own: every one exact.
+         * Other kernels (portable C, no SLEEF, OpenBLAS) sum in another FP32 order, which
+         * alone puts up to 15% of the entropy/mse amax beyond the fixtures' tolerances (their
+         * objectives are flat), as it does for PyTorch itself under another ISA or thread
+         * count (tools/refstack/noise.py); max and percentile stay within them. */
+        if (q7_cpu_matches_pytorch()) {
+            CHECKF(bad == 0 && exact == n, "%s %s: %d of %d input amax differ from the "
+                   "reference's (%d beyond %g bins), with CPU kernels that match PyTorch",
+                   model, methods[k], n - exact, n, bad, allowed);
+        } else {
+            int strict = strcmp(methods[k], "max") == 0 ||
+                         strncmp(methods[k], "percentile", 10) == 0;
+            CHECKF(strict ? bad == 0 : bad * 100 <= 15 * n, "%s %s: %d of %d input quantizers "
+                   "off by more than %g bins", model, methods[k], bad, n, allowed);
+        }
         printf("  %s %-17s %3d input amax, %d beyond tolerance, %d exact, worst %.2f bins "
-               "from amax.json\n", model, methods[k], n, bad, exact, worst);
+               "from amax.json [%s %s]\n", model, methods[k], n, bad, exact, worst,
+               q7_cpu_isa_name(), q7_cpu_conv_name());
     }
     q7_dataset_free(ds);
     close_ctx(&c);
@@ -446,6 +453,11 @@ int main(void)
         test_names_and_weights(models[k], amax);
         test_fake_quant(models[k]);
         test_calibration(models[k], amax);
+        /* OpenBLAS' summation order instead of PyTorch's (yolov7-tiny: 2 s): the noise rule */
+        if (k == 0 && q7_cpu_kernels_select(NULL, "blas")) {
+            test_calibration(models[k], amax);
+            q7_cpu_kernels_select(NULL, "auto");
+        }
         cJSON_Delete(amax);
     }
     return q7t_finish("test_qdq");
