@@ -203,6 +203,33 @@ enum q7_status q7_pass_fuse_repconv(struct q7_graph * g, int * n_rewrites)
     return Q7_OK;
 }
 
+/* sum over ci, t of w[ci * taps + t] * a[ci], as PyTorch's IDetect.fuse computes it:
+ * torch.matmul of the weight and the implicit vector, which Debian's PyTorch hands to
+ * OpenBLAS' sgemm. Its level-3 driver cuts the reduction into blocks of at most 320 (a rest
+ * between 320 and 640 into two halves rounded up to 16), sums each block from 0 with one FMA
+ * per term and adds it to the result so far; the bias is added last, as `bias += matmul`.
+ * Checked against PyTorch on both fixtures' heads (K = 128 to 1024): equal bit for bit, where
+ * a double-precision sum differs in 85-90% of the channels. */
+static float implicit_dot(const float * w, const float * a, int cin_g, int64_t taps)
+{
+    enum { GEMM_Q = 320, GEMM_UNROLL = 16 };
+    const int64_t k_total = (int64_t)cin_g * taps;
+    float sum = 0.0f;
+    for (int64_t k0 = 0; k0 < k_total;) {
+        int64_t len = k_total - k0;
+        if (len >= 2 * GEMM_Q)
+            len = GEMM_Q;
+        else if (len > GEMM_Q)
+            len = (len / 2 + GEMM_UNROLL - 1) / GEMM_UNROLL * GEMM_UNROLL;
+        float acc = 0.0f;
+        for (int64_t k = k0; k < k0 + len; k++)
+            acc = fmaf(w[k], a[k / taps], acc);
+        sum = k0 == 0 ? acc : sum + acc;
+        k0 += len;
+    }
+    return sum;
+}
+
 enum q7_status q7_pass_fold_implicit(struct q7_graph * g, int * n_rewrites)
 {
     for (int i = 0; i < g->n_nodes; i++) {
@@ -232,14 +259,9 @@ enum q7_status q7_pass_fold_implicit(struct q7_graph * g, int * n_rewrites)
             const float * w = conv->w[Q7_W_WEIGHT]->data;
             const float * a = nd->w[Q7_W_WEIGHT]->data;
             float * b = conv->w[Q7_W_BIAS]->data;
-            for (int o = 0; o < p->out_ch; o++) {
-                double acc = 0.0;
-                int g0 = (o / cout_g) * cin_g;
-                for (int ci = 0; ci < cin_g; ci++)
-                    for (int64_t t = 0; t < taps; t++)
-                        acc += (double)w[((int64_t)o * cin_g + ci) * taps + t] * a[g0 + ci];
-                b[o] = (float)((double)b[o] + acc);
-            }
+            for (int o = 0; o < p->out_ch; o++)
+                b[o] += implicit_dot(w + (int64_t)o * cin_g * taps, a + (o / cout_g) * cin_g,
+                                     cin_g, taps);
             g->folded_params += q7_tensor_numel(nd->w[Q7_W_WEIGHT]);
             q7_graph_replace_uses(g, nd->id, nd->inputs[0]);
             nd->dead = 1;
