@@ -43,6 +43,9 @@ void q7_ref_conv2d(const struct q7_view * x, const float * weight, const float *
 void q7_ref_conv2d_fp32(const struct q7_view * x, const float * weight, const float * bias,
                         const struct q7_conv_params * p, const struct q7_conv_extra * extra,
                         const struct q7_view * y);
+/* Input channels per reduction chunk in that order: 128 for an unpadded 1x1 convolution of one
+ * group with more than 128 input channels (oneDNN's 1x1 kernel), else 0 (one chain). */
+int q7_conv_fp32_chunk(const struct q7_conv_params * p);
 /* y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel (PyTorch eval BatchNorm). */
 void q7_ref_batchnorm(const struct q7_view * x, const float * gamma, const float * beta,
                       const float * mean, const float * var, double eps,

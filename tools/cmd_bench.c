@@ -264,19 +264,20 @@ int cmd_bench(int argc, char ** argv)
             total_flops += conv_flops(nd);
         }
     }
-    if (cuda)
+    if (cuda) {
         printf("q7 bench: %s, %s, batch %d, %dx%d, cuda %s, %d runs (per-layer times with "
                "CUDA events)\n",
                weights ? weights : cfg, what, batch, size, size, fp16 ? "fp16" : "fp32", iters);
-    else
-        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s kernels%s%s%s, %d runs\n",
-               weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(),
-               ref ? "reference" : q7_cpu_isa_name(), ref ? "" : ", ",
-               ref ? "" : q7_cpu_conv_name(),
-               ref                        ? ""
-               : q7_cpu_matches_pytorch() ? " conv (PyTorch's FP32 arithmetic)"
-                                          : " conv",
+    } else {
+        char kernels[128] = "reference kernels";
+        if (!ref)
+            snprintf(kernels, sizeof kernels, "%s kernels, %s conv%s", q7_cpu_isa_name(),
+                     q7_cpu_conv_name(),
+                     q7_cpu_matches_pytorch() ? " (PyTorch's FP32 arithmetic)" : "");
+        printf("q7 bench: %s, %s, batch %d, %dx%d, %d threads, %s, %d runs\n",
+               weights ? weights : cfg, what, batch, size, size, q7_cpu_threads(), kernels,
                iters);
+    }
     qsort(lt, (size_t)g->n_layers, sizeof *lt, by_time_desc);
     int shown = top > 0 && top < g->n_layers ? top : g->n_layers;
     printf("%5s %-10s %10s %9s %8s %7s\n", "layer", "type", "ms", "GFLOP/s", "GB/s", "share");

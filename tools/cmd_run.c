@@ -25,17 +25,21 @@ static void dump_tensor(struct layer_dump * d, int layer, const struct q7_view *
     if (d->err)
         return;
     const int64_t chw = v->c * v->h * v->w;
-    float * buf = malloc((size_t)(v->n * chw) * sizeof(float));
-    if (!buf) {
-        d->err = q7_error_set(Q7_ERR_OOM, "--dump-tensors: out of memory");
-        return;
+    /* a channel slice of a larger tensor (a concat input) is gathered first */
+    float * buf = NULL;
+    if (v->n > 1 && v->batch_stride != chw) {
+        buf = malloc((size_t)(v->n * chw) * sizeof(float));
+        if (!buf) {
+            d->err = q7_error_set(Q7_ERR_OOM, "--dump-tensors: out of memory");
+            return;
+        }
+        for (int64_t i = 0; i < v->n; i++)
+            memcpy(buf + i * chw, v->data + i * v->batch_stride, (size_t)chw * sizeof(float));
     }
-    for (int64_t i = 0; i < v->n; i++)
-        memcpy(buf + i * chw, v->data + i * v->batch_stride, (size_t)chw * sizeof(float));
     char path[4096];
     snprintf(path, sizeof path, "%s/layer_%d.npy", d->dir, layer);
     const int64_t shape[4] = {v->n, v->c, v->h, v->w};
-    d->err = q7_npy_save(path, Q7_DTYPE_F32, 4, shape, buf);
+    d->err = q7_npy_save(path, Q7_DTYPE_F32, 4, shape, buf ? buf : v->data);
     free(buf);
 }
 

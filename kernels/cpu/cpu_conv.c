@@ -46,7 +46,6 @@
 #define CONV_NC_TARGET 256 /* output pixels per tile */
 #define CONV_B_PAD 16      /* floats after each packed B row: no power-of-two row stride */
 #define CONV_MAX_SIDE ((int64_t)1 << 24) /* larger images are refused (sizes stay in int64) */
-#define CONV_1X1_CHUNK 128 /* channels per reduction chunk of oneDNN's 1x1 kernel */
 
 /* Blocking of one convolution for one micro-kernel shape. Everything the workspace size
  * depends on, so q7_cpu_conv2d_workspace and q7_cpu_conv2d agree. */
@@ -84,12 +83,12 @@ static int conv_geom_init(const struct q7_conv_params * p, const struct q7_view 
     g->mblocks = ceil_div(g->cout_g, g->mr);
     const int64_t kblocks = ceil_div(g->K, CONV_KC_MAX);
     g->kc = ceil_div(g->K, kblocks);
-    /* oneDNN's 1x1 kernel (no padding, one group) sums its reduction in chunks of 128
-     * channels: the first from the bias, each later one from 0, added to the stored result */
-    g->chunked = p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0 &&
-                 p->groups == 1 && g->K > CONV_1X1_CHUNK;
+    /* oneDNN's 1x1 kernel sums its reduction in chunks (the first from the bias, each later
+     * one from 0, added to the stored result): one K block per chunk */
+    const int chunk = q7_conv_fp32_chunk(p);
+    g->chunked = chunk > 0;
     if (g->chunked)
-        g->kc = CONV_1X1_CHUNK;
+        g->kc = chunk;
     int64_t tiles = ceil_div(g->P, CONV_NC_TARGET);
     g->nc = ceil_div(ceil_div(g->P, tiles), g->nr) * g->nr;
     g->tiles = ceil_div(g->P, g->nc);

@@ -21,44 +21,51 @@
 
 #include <math.h>
 
+int q7_conv_fp32_chunk(const struct q7_conv_params * p)
+{
+    const int cin_g = p->in_ch / p->groups;
+    return p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0 && p->groups == 1 &&
+                   cin_g > 128
+               ? 128
+               : 0;
+}
+
 /* One output's inputs: image n, the group's first input channel c0, output pixel (oy, ox). */
 struct conv_at {
     const struct q7_view * x;
     const struct q7_conv_params * p;
     const float * wco; /* the output channel's weights */
     float in_scale;
-    int64_t cin_g, n, c0, oy, ox;
+    int64_t cin_g, chunk, n, c0, oy, ox; /* chunk: q7_conv_fp32_chunk */
 };
 
-/* The (fake-quantized) input of channel ci of the group at tap (ky, kx) times its weight;
- * 0 with *inside = 0 in the padding. */
-static double term(const struct conv_at * o, int64_t ci, int64_t ky, int64_t kx, int * inside,
-                   float * w)
+/* Channel ci of the group at tap (ky, kx): 0 in the padding, else 1 with *v the
+ * (fake-quantized) input and *w its weight. */
+static int input_at(const struct conv_at * o, int64_t ci, int64_t ky, int64_t kx, float * v,
+                    float * w)
 {
     const struct q7_conv_params * p = o->p;
     const int64_t iy = o->oy * p->stride_h - p->pad_h + ky * p->dil_h;
     const int64_t ix = o->ox * p->stride_w - p->pad_w + kx * p->dil_w;
-    *inside = iy >= 0 && iy < o->x->h && ix >= 0 && ix < o->x->w;
+    if (iy < 0 || iy >= o->x->h || ix < 0 || ix >= o->x->w)
+        return 0;
+    *v = *q7_ref_at(o->x, o->n, o->c0 + ci, iy, ix);
+    if (o->in_scale != 0.0f)
+        *v = q7_fq_apply(*v, o->in_scale);
     *w = o->wco[(ci * p->kh + ky) * p->kw + kx];
-    if (!*inside)
-        return 0.0;
-    float v = *q7_ref_at(o->x, o->n, o->c0 + ci, iy, ix);
-    return o->in_scale != 0.0f ? q7_fq_apply(v, o->in_scale) : v;
+    return 1;
 }
 
 /* In double, in the order ci, ky, kx, from the bias; rounded to FP32 once. */
 static float sum_double(const struct conv_at * o, float bias)
 {
     double acc = bias;
-    float w;
-    int in;
+    float v, w;
     for (int64_t ci = 0; ci < o->cin_g; ci++)
         for (int64_t ky = 0; ky < o->p->kh; ky++)
-            for (int64_t kx = 0; kx < o->p->kw; kx++) {
-                const double v = term(o, ci, ky, kx, &in, &w);
-                if (in)
-                    acc += (double)w * v;
-            }
+            for (int64_t kx = 0; kx < o->p->kw; kx++)
+                if (input_at(o, ci, ky, kx, &v, &w))
+                    acc += (double)w * (double)v;
     return (float)acc;
 }
 
@@ -66,24 +73,19 @@ static float sum_double(const struct conv_at * o, float bias)
 static float sum_fp32(const struct conv_at * o, float bias)
 {
     const struct q7_conv_params * p = o->p;
-    const int chunked = p->kh == 1 && p->kw == 1 && p->pad_h == 0 && p->pad_w == 0 &&
-                        p->groups == 1 && o->cin_g > 128;
-    float acc = bias, done = 0.0f, w;
-    int in;
+    float acc = bias, done = 0.0f, v, w;
     for (int64_t c0 = 0; c0 < o->cin_g; c0 += 8) {
-        if (chunked && c0 > 0 && c0 % 128 == 0) {
-            done = c0 == 128 ? acc : acc + done;
+        if (o->chunk && c0 > 0 && c0 % o->chunk == 0) {
+            done = c0 == o->chunk ? acc : acc + done;
             acc = 0.0f;
         }
         for (int64_t ky = 0; ky < p->kh; ky++)
             for (int64_t kx = 0; kx < p->kw; kx++)
-                for (int64_t ci = c0; ci < c0 + 8 && ci < o->cin_g; ci++) {
-                    const float v = (float)term(o, ci, ky, kx, &in, &w);
-                    if (in)
+                for (int64_t ci = c0; ci < c0 + 8 && ci < o->cin_g; ci++)
+                    if (input_at(o, ci, ky, kx, &v, &w))
                         acc = fmaf(w, v, acc);
-                }
     }
-    return chunked ? acc + done : acc;
+    return o->chunk ? acc + done : acc;
 }
 
 static void conv_each(const struct q7_view * x, const float * weight, const float * bias,
@@ -94,7 +96,7 @@ static void conv_each(const struct q7_view * x, const float * weight, const floa
     const int64_t cout_g = p->out_ch / p->groups;
     const float out_scale = extra ? extra->out_scale : 0.0f;
     struct conv_at o = {.x = x, .p = p, .in_scale = extra ? extra->in_scale : 0.0f,
-                        .cin_g = cin_g};
+                        .cin_g = cin_g, .chunk = q7_conv_fp32_chunk(p)};
     for (o.n = 0; o.n < y->n; o.n++)
         for (int64_t co = 0; co < y->c; co++) {
             o.c0 = co / cout_g * cin_g;
